@@ -1,0 +1,54 @@
+/* The registration table: the modules the bindings provide, and the uv
+ * table assembled from each family. require('uv') and require('luv') give
+ * the same table. */
+#include "embedded.h"
+#include "lh_bind.h"
+
+static char uv_table_key;
+
+int luaopen_uv(lua_State* L) {
+  lh_runtime_t* rt = lh_runtime(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &uv_table_key) == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
+  rt->close_all = lh_handle_close_all;
+  lua_newtable(L);
+  lh_open_handle(L);
+  lh_open_errno(L);
+  lh_open_loop(L);
+  lh_open_timer(L);
+  lh_open_phase(L);
+  lh_open_async(L);
+  lh_open_signal(L);
+  lh_open_misc(L);
+  lh_open_os(L);
+  lh_open_constants(L);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &uv_table_key);
+  return 1;
+}
+
+/* hide(handle): the handle belongs to lib/lua's machinery (the immediate
+ * queue's watchers, process signal listeners); uv.walk skips it. */
+static int internal_hide(lua_State* L) {
+  lh_handle_t* h = lh_check_handle(L, 1, UV_UNKNOWN_HANDLE);
+  h->flags |= LH_HIDDEN;
+  return 0;
+}
+
+static const luaL_Reg internal_functions[] = {
+    {"hide", internal_hide},
+    {NULL, NULL},
+};
+
+int luaopen_internal_uv(lua_State* L) {
+  luaL_newlib(L, internal_functions);
+  return 1;
+}
+
+const lh_c_module_t lh_binding_modules[] = {
+    {"uv", luaopen_uv},
+    {"luv", luaopen_uv},
+    {"internal.uv", luaopen_internal_uv},
+    {NULL, NULL},
+};

@@ -1,0 +1,87 @@
+/* Shared by the C bindings: handles as Lua userdata, the luv error triple,
+ * argument checks. Bindings call Lua only through the runtime's gateway
+ * (host/runtime.h). */
+#ifndef LH_BIND_H
+#define LH_BIND_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "runtime.h"
+
+/* Callback slots of a handle. */
+enum { LH_CB_CLOSE, LH_CB_EVENT, LH_CB_EXTRA, LH_CB_MAX };
+
+/* Handle flags. */
+enum {
+  LH_HIDDEN = 1 /* owned by lib/lua internals: skipped by uv.walk */
+};
+
+/* Lives in front of the uv handle, in one allocation; uv handle->data
+ * points back here. Freed only in the close callback. */
+#define LH_HANDLE_MAGIC 0x6c68686eU
+
+typedef struct lh_handle_s {
+  unsigned magic; /* tells our handles from the host's in uv_walk */
+  lh_runtime_t* rt;
+  void** udata; /* the userdata's slot; NULL once Lua let go */
+  int self_ref; /* pins the userdata until the handle is closed */
+  int cb[LH_CB_MAX];
+  unsigned flags;
+  void* extra; /* per-type state, freed with the handle */
+  void (*free_extra)(void* extra);
+} lh_handle_t;
+
+#define LH_HANDLE_OFFSET                                             \
+  ((sizeof(lh_handle_t) + _Alignof(max_align_t) - 1) /               \
+   _Alignof(max_align_t) * _Alignof(max_align_t))
+#define lh_uv(h) ((uv_handle_t*)((char*)(h) + LH_HANDLE_OFFSET))
+
+/* errors.c */
+int lh_error(lua_State* L, int status);
+int lh_result(lua_State* L, int status); /* 0 pushes 0; else the triple */
+void lh_push_errname(lua_State* L, int status);
+void lh_open_errno(lua_State* L);
+
+/* handle.c */
+void* lh_handle_new(lua_State* L, uv_handle_type type);
+void lh_handle_ready(lua_State* L, void* uvh);
+void lh_handle_abort(lua_State* L, void* uvh);
+lh_handle_t* lh_check_handle(lua_State* L, int idx, uv_handle_type type);
+lh_handle_t* lh_opt_handle(lua_State* L, int idx);
+void lh_set_callback(lua_State* L, lh_handle_t* h, int slot, int idx);
+void lh_clear_callback(lh_handle_t* h, int slot);
+lua_State* lh_callback_begin(lh_handle_t* h, int slot);
+void lh_handle_close_all(uv_loop_t* loop);
+int lh_is_callable(lua_State* L, int idx);
+void lh_check_callable(lua_State* L, int idx);
+void lh_open_handle(lua_State* L);
+void lh_new_handle_type(lua_State* L, uv_handle_type type, const char* name,
+                        const luaL_Reg* methods);
+extern const luaL_Reg lh_handle_functions[];
+extern const luaL_Reg lh_handle_methods[];
+
+#define lh_check_uv(L, idx, type, ctype) \
+  ((ctype*)lh_uv(lh_check_handle((L), (idx), (type))))
+
+/* signal.c */
+const char* lh_signal_name(int num);
+int lh_check_signal(lua_State* L, int idx);
+
+/* Per-family registration: each file exports its functions (uv.*) and
+ * opens its metatable. */
+void lh_open_loop(lua_State* L);
+void lh_open_timer(lua_State* L);
+void lh_open_phase(lua_State* L);
+void lh_open_async(lua_State* L);
+void lh_open_signal(lua_State* L);
+void lh_open_misc(lua_State* L);
+void lh_open_os(lua_State* L);
+void lh_open_constants(lua_State* L);
+
+int luaopen_uv(lua_State* L);
+int luaopen_internal_uv(lua_State* L);
+
+#endif

@@ -1,0 +1,420 @@
+/* luvhost's command line: the options and behaviour of the standalone lua
+ * interpreter (lua.c), plus the event loop. The argument scan is a pure
+ * pass; everything else runs in pmain under lua_pcall, and main() only
+ * reports and picks the exit status. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define PROGNAME "luvhost"
+
+enum {
+  ARG_ERROR = 1,
+  ARG_I = 2,       /* -i */
+  ARG_V = 4,       /* -v (and -i) */
+  ARG_E = 8,       /* -e */
+  ARG_NOENV = 16,  /* -E */
+  ARG_HELP = 32,   /* --help */
+  ARG_VERSION = 64 /* --version */
+};
+
+typedef enum {
+  STEP_INIT_STRING, /* LUA_INIT holding code */
+  STEP_INIT_FILE,   /* LUA_INIT holding @file */
+  STEP_EXEC,        /* -e stat */
+  STEP_LIB,         /* -l mod, -l g=mod */
+  STEP_WARN,        /* -W */
+  STEP_SCRIPT,      /* the script (or '-') with its arguments */
+  STEP_STDIN,       /* no script and stdin is not a terminal */
+  STEP_REPL         /* -i, or no script on a terminal */
+} step_kind_t;
+
+typedef struct {
+  step_kind_t kind;
+  const char* text;
+  const char* name; /* chunk name for LUA_INIT */
+} step_t;
+
+typedef struct {
+  int n;
+  char** argv;
+  int script;
+  step_t v[1]; /* n entries */
+} steps_t;
+
+static const char* progname = PROGNAME;
+
+static void print_usage(const char* badoption) {
+  FILE* out = badoption ? stderr : stdout;
+  if (badoption != NULL) {
+    if (badoption[0] == '-' && (badoption[1] == 'e' || badoption[1] == 'l'))
+      fprintf(out, "%s: '%s' needs argument\n", progname, badoption);
+    else
+      fprintf(out, "%s: unrecognized option '%s'\n", progname, badoption);
+  }
+  fprintf(out,
+          "usage: %s [options] [script [args]]\n"
+          "Available options are:\n"
+          "  -e stat   execute string 'stat'\n"
+          "  -i        enter interactive mode after executing 'script'\n"
+          "  -l mod    require library 'mod' into global 'mod'\n"
+          "  -l g=mod  require library 'mod' into global 'g'\n"
+          "  -v        show version information\n"
+          "  -E        ignore environment variables\n"
+          "  -W        turn warnings on\n"
+          "  --        stop handling options\n"
+          "  -         stop handling options and execute stdin\n"
+          "  --version print luvhost's version and exit\n"
+          "  --help    print this help and exit\n"
+          "Without a script, luvhost reads stdin: an interactive prompt on "
+          "a terminal,\na script otherwise. The event loop runs until "
+          "nothing is left to wait for.\n",
+          progname);
+  fflush(out);
+}
+
+static void print_version(void) {
+  printf("%s\nluvhost %s (libuv %s)\n", LUA_COPYRIGHT, LH_VERSION,
+         uv_version_string());
+  fflush(stdout);
+}
+
+static int long_option(const char* opt) {
+  if (strcmp(opt, "--help") == 0) return ARG_HELP;
+  if (strcmp(opt, "--version") == 0) return ARG_VERSION;
+  return 0;
+}
+
+/* Scans the options (lua.c's rules). *first gets the script's index, or 0
+ * when there is none; on an error it gets the offending argument's index. */
+static int scan_args(char** argv, int* first, int* expose_internals) {
+  int args = 0;
+  int i;
+  for (i = 1; argv[i] != NULL; i++) {
+    const char* a = argv[i];
+    *first = i;
+    if (a[0] != '-') return args; /* the script */
+    switch (a[1]) {
+      case '\0': /* '-': the script is stdin */
+        return args;
+      case '-':
+        if (a[2] == '\0') { /* '--' */
+          *first = argv[i + 1] != NULL ? i + 1 : 0;
+          return args;
+        }
+        if (strcmp(a, "--expose-internals") == 0) {
+          *expose_internals = 1;
+        } else {
+          int flag = long_option(a);
+          if (flag == 0) return ARG_ERROR;
+          args |= flag;
+        }
+        break;
+      case 'E':
+        if (a[2] != '\0') return ARG_ERROR;
+        args |= ARG_NOENV;
+        break;
+      case 'W':
+        if (a[2] != '\0') return ARG_ERROR;
+        break;
+      case 'i':
+      case 'v':
+        if (a[2] != '\0') return ARG_ERROR;
+        args |= a[1] == 'i' ? ARG_I | ARG_V : ARG_V;
+        break;
+      case 'e':
+      case 'l':
+        if (a[1] == 'e') args |= ARG_E;
+        if (a[2] == '\0') { /* the argument is the next word */
+          if (argv[i + 1] == NULL || argv[i + 1][0] == '-') return ARG_ERROR;
+          i++;
+        }
+        break;
+      default:
+        return ARG_ERROR;
+    }
+  }
+  *first = 0;
+  return args;
+}
+
+/* arg: the script at 0, its arguments after it, the interpreter and the
+ * options before it at negative indices. */
+static void create_arg_table(lua_State* L, char** argv, int argc, int script) {
+  int i;
+  int base = script > 0 ? script : 0;
+  lua_createtable(L, argc - base - 1 > 0 ? argc - base - 1 : 0, base + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - base);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static void report_load_error(lua_State* L) {
+  const char* msg = lua_tostring(L, -1);
+  fflush(stdout);
+  fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object)");
+  fflush(stderr);
+  lua_pop(L, 1);
+  lh_runtime_stop(lh_runtime(L), 1);
+}
+
+static int push_script_args(lua_State* L) {
+  int i, n;
+  if (lua_getglobal(L, "arg") != LUA_TTABLE)
+    luaL_error(L, "'arg' is not a table");
+  n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -i); /* the arg table */
+  return n;
+}
+
+/* Pushes the step's function and arguments. Returns the number of
+ * arguments, -1 when there is nothing to call, -2 after a load error. */
+static int push_step(lua_State* L, const steps_t* s, const step_t* st,
+                     int* nresults) {
+  int status = LUA_OK;
+  *nresults = 0;
+  switch (st->kind) {
+    case STEP_INIT_STRING:
+      status = luaL_loadbuffer(L, st->text, strlen(st->text), st->name);
+      break;
+    case STEP_INIT_FILE:
+      status = luaL_loadfile(L, st->text + 1);
+      break;
+    case STEP_EXEC:
+      status = luaL_loadbuffer(L, st->text, strlen(st->text),
+                               "=(command line)");
+      break;
+    case STEP_LIB: {
+      const char* eq = strchr(st->text, '=');
+      lua_getglobal(L, "require");
+      lua_pushstring(L, eq ? eq + 1 : st->text);
+      *nresults = 1;
+      return 1;
+    }
+    case STEP_WARN:
+      lua_warning(L, "@on", 0);
+      return -1;
+    case STEP_SCRIPT: {
+      const char* fname = s->argv[s->script];
+      if (strcmp(fname, "-") == 0 && strcmp(s->argv[s->script - 1], "--"))
+        fname = NULL; /* stdin */
+      status = luaL_loadfile(L, fname);
+      if (status == LUA_OK) return push_script_args(L);
+      break;
+    }
+    case STEP_STDIN:
+      status = luaL_loadfile(L, NULL);
+      break;
+    case STEP_REPL:
+      lh_repl_start(L);
+      return -1;
+  }
+  if (status != LUA_OK) {
+    report_load_error(L);
+    return -2;
+  }
+  return 0;
+}
+
+static void finish_step(lua_State* L, const step_t* st) {
+  if (st->kind == STEP_LIB) { /* globname = require(modname) */
+    const char* eq = strchr(st->text, '=');
+    lua_pushglobaltable(L);
+    if (eq != NULL)
+      lua_pushlstring(L, st->text, (size_t)(eq - st->text));
+    else
+      lua_pushstring(L, st->text);
+    lua_pushvalue(L, -3);
+    lua_settable(L, -3);
+    lua_pop(L, 2);
+  }
+}
+
+/* The main coroutine's body: the steps in order. A step may wait (yield);
+ * lua_callk's continuation picks up after it. */
+static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
+  const steps_t* s = lua_touserdata(L, lua_upvalueindex(1));
+  int i = (int)ctx;
+  (void)status;
+  if (i > 0) finish_step(L, &s->v[i - 1]);
+  for (; i < s->n; i++) {
+    int nresults;
+    int nargs = push_step(L, s, &s->v[i], &nresults);
+    if (nargs == -2) return 0;
+    if (nargs == -1) continue;
+    lua_callk(L, nargs, nresults, i + 1, run_steps_k);
+    finish_step(L, &s->v[i]);
+  }
+  return 0;
+}
+
+static int run_steps(lua_State* L) {
+  return run_steps_k(L, LUA_OK, 0);
+}
+
+static void add_step(steps_t* s, step_kind_t kind, const char* text,
+                     const char* name) {
+  s->v[s->n].kind = kind;
+  s->v[s->n].text = text;
+  s->v[s->n].name = name;
+  s->n++;
+}
+
+static void add_init_step(steps_t* s) {
+  const char* name = "=LUA_INIT_" LUA_VERSION_MAJOR "_" LUA_VERSION_MINOR;
+  const char* init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL) return;
+  add_step(s, init[0] == '@' ? STEP_INIT_FILE : STEP_INIT_STRING, init, name);
+}
+
+/* Pushes a userdata with the steps the command line asks for. */
+static steps_t* build_steps(lua_State* L, char** argv, int argc, int script,
+                            int args) {
+  int i, last = script > 0 ? script : argc;
+  steps_t* s = lua_newuserdatauv(
+      L, sizeof(steps_t) + sizeof(step_t) * (size_t)(argc + 4), 0);
+  s->n = 0;
+  s->argv = argv;
+  s->script = script;
+  if (!(args & ARG_NOENV)) add_init_step(s);
+  for (i = 1; i < last; i++) {
+    const char* a = argv[i];
+    if (a[0] != '-') continue;
+    if (a[1] == 'e' || a[1] == 'l') {
+      const char* value = a[2] != '\0' ? a + 2 : argv[++i];
+      add_step(s, a[1] == 'e' ? STEP_EXEC : STEP_LIB, value, NULL);
+    } else if (a[1] == 'W') {
+      add_step(s, STEP_WARN, NULL, NULL);
+    }
+  }
+  if (script > 0) add_step(s, STEP_SCRIPT, NULL, NULL);
+  if (args & ARG_I) {
+    add_step(s, STEP_REPL, NULL, NULL);
+  } else if (script == 0 && !(args & (ARG_E | ARG_V))) {
+    if (isatty(STDIN_FILENO)) {
+      print_version();
+      add_step(s, STEP_REPL, NULL, NULL);
+    } else {
+      add_step(s, STEP_STDIN, NULL, NULL);
+    }
+  }
+  return s;
+}
+
+static int run_bootstrap(lua_State* L, lh_runtime_t* rt) {
+  int expose = rt->expose_internals;
+  int status;
+  rt->expose_internals = 1;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "internal.bootstrap");
+  status = lua_pcall(L, 1, 0, 0);
+  rt->expose_internals = expose;
+  if (status != LUA_OK) {
+    fprintf(stderr, "%s: bootstrap failed: %s\n", progname,
+            lua_tostring(L, -1));
+    return 0;
+  }
+  return 1;
+}
+
+static int pmain(lua_State* L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char** argv = lua_touserdata(L, 2);
+  lh_runtime_t* rt = lh_runtime(L);
+  int script = 0;
+  int args = scan_args(argv, &script, &rt->expose_internals);
+  luaL_checkversion(L);
+  if (args & ARG_ERROR) {
+    print_usage(argv[script]);
+    return 0;
+  }
+  if (args & ARG_HELP) {
+    print_usage(NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (args & ARG_VERSION) {
+    printf("luvhost %s (%s, libuv %s)\n", LH_VERSION, LUA_RELEASE,
+           uv_version_string());
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (args & ARG_V) print_version();
+  if (args & ARG_NOENV) { /* the package library reads this */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  luaL_openlibs(L);
+  create_arg_table(L, argv, argc, script);
+  lua_gc(L, LUA_GCRESTART);
+  lua_gc(L, LUA_GCGEN, 0, 0);
+  lh_signals_init(rt);
+  lh_loader_init(L);
+  lh_binding_install_os_exit(L);
+  if (!run_bootstrap(L, rt)) return 0;
+
+  build_steps(L, argv, argc, script, args);
+  lua_pushcclosure(L, run_steps, 1);
+  lua_xmove(L, rt->main_co, 1);
+  lh_run_main(rt, 0);
+  lh_runtime_run_loop(rt, L, UV_RUN_DEFAULT);
+  if (!rt->exiting && lua_status(rt->main_co) == LUA_YIELD) {
+    fprintf(stderr,
+            "%s: warning: the main chunk is still waiting, but nothing is "
+            "left that could wake it\n",
+            progname);
+    rt->exit_code = 13;
+    rt->exit_forced = 1;
+  }
+  lh_runtime_emit_exit(rt);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int main(int argc, char** argv) {
+  static lh_runtime_t rt;
+  lua_State* L;
+  int status, ok, code;
+  argv = uv_setup_args(argc, argv);
+  if (argv[0] != NULL && argv[0][0] != '\0') progname = argv[0];
+  L = luaL_newstate();
+  if (L == NULL) {
+    fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
+    return EXIT_FAILURE;
+  }
+  if (lh_runtime_init(&rt, L, progname) != 0) {
+    fprintf(stderr, "%s: cannot create the event loop\n", progname);
+    lua_close(L);
+    return EXIT_FAILURE;
+  }
+  lua_gc(L, LUA_GCSTOP);
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 0);
+  ok = status == LUA_OK && lua_toboolean(L, -1);
+  if (status != LUA_OK) {
+    const char* msg = lua_tostring(L, -1);
+    fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object)");
+  }
+  lua_settop(L, 0);
+  code = rt.exit_forced || ok ? rt.exit_code : EXIT_FAILURE;
+  fflush(stdout);
+  lh_runtime_close(&rt);
+  uv_library_shutdown();
+  return code;
+}

@@ -1,0 +1,90 @@
+/* The runtime: one lua_State, one uv_loop_t, and the one gateway through
+ * which C calls Lua. Bindings include this header to call back into Lua. */
+#ifndef LH_RUNTIME_H
+#define LH_RUNTIME_H
+
+#include <lua.h>
+#include <signal.h>
+#include <uv.h>
+
+#define LH_VERSION "0.1.0"
+#define LH_POOL_MAX 64
+
+typedef struct lh_pooled_s {
+  lua_State* co;
+  int ref;
+} lh_pooled_t;
+
+typedef struct lh_runtime_s {
+  uv_loop_t* loop;
+  lua_State* L;       /* main thread: registry work only */
+  lua_State* from;    /* thread that runs uv_run now (lua_resume's 'from') */
+  lua_State* cb_co;   /* coroutine the gateway resumed most recently */
+  lua_State* volatile running; /* coroutine running Lua now, for signals */
+  lua_State* main_co; /* runs the command line's chunks and the script */
+  int main_co_ref;
+  int loop_depth;     /* > 0 while uv_run is on the C stack */
+  int run_mode;       /* the running uv_run_mode, or -1 */
+  int exiting;        /* exit requested or fatal error: Lua gets no more calls */
+  int exit_forced;    /* exit_code was fixed by os.exit or a fatal error */
+  int exit_code;
+  int tick_pending;   /* process.nextTick queue is not empty */
+  int tick_ref;       /* Lua hooks installed by the bootstrap */
+  int uncaught_ref;
+  int exit_ref;
+  int threads_ref;    /* weak set of the runtime's own coroutines */
+  int in_uncaught;
+  int begin_ref;      /* pairs lh_cb_begin with lh_cb_run */
+  int draining;       /* a process.nextTick drain is on the C stack */
+  int exit_emitted;
+  int gc_stress;      /* LUVHOST_GC_STRESS: full collection after callbacks */
+  int expose_internals;
+  const char* progname;
+  void (*close_all)(uv_loop_t* loop); /* set by bindings: closes their handles */
+  int pool_len;
+  lh_pooled_t pool[LH_POOL_MAX];
+} lh_runtime_t;
+
+/* The runtime a Lua thread belongs to (kept in the thread's extra space). */
+static inline lh_runtime_t* lh_runtime(lua_State* L) {
+  return *(lh_runtime_t**)lua_getextraspace(L);
+}
+
+/* runtime.c */
+int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname);
+int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode);
+void lh_runtime_stop(lh_runtime_t* rt, int code);
+int lh_runtime_exit(lua_State* L, int code, int close);
+int lh_runtime_emit_exit(lh_runtime_t* rt);
+void lh_runtime_close(lh_runtime_t* rt);
+
+/* call.c: the gateway. lh_cb_begin returns the coroutine to push the
+ * function and its arguments on, or NULL when Lua must not run (exiting).
+ * lh_cb_run resumes it, routes any error and drains process.nextTick. */
+lua_State* lh_cb_begin(lh_runtime_t* rt);
+int lh_cb_run(lh_runtime_t* rt, lua_State* co, int nargs);
+int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
+                   lua_State* from);
+int lh_run_main(lh_runtime_t* rt, int nargs);
+int lh_spawn(lua_State* L);
+int lh_cb_call_ref(lh_runtime_t* rt, int ref);
+void lh_uncaught(lh_runtime_t* rt, lua_State* co);
+int lh_is_runtime_thread(lh_runtime_t* rt, lua_State* L);
+void lh_pool_clear(lh_runtime_t* rt);
+int lh_resume(lua_State* L);
+
+/* signals.c */
+void lh_signals_init(lh_runtime_t* rt);
+void lh_signals_rearm(void);
+
+/* loader.c */
+void lh_loader_init(lua_State* L);
+
+/* binding.c */
+int luaopen_internal_binding(lua_State* L);
+void lh_binding_install_os_exit(lua_State* L);
+
+/* repl.c */
+int lh_repl_start(lua_State* L);
+
+#endif
