@@ -30,7 +30,8 @@ typedef struct {
 static void clear_values(payload_t* p) {
   int i;
   for (i = 0; i < p->n; i++)
-    if (p->values[i].type == LUA_TSTRING) free(p->values[i].v.str.s);
+    if (p->values[i].type == LUA_TSTRING)
+      free(p->values[i].v.str.s);
   p->n = 0;
 }
 
@@ -49,20 +50,32 @@ static void async_cb(uv_async_t* a) {
   uv_mutex_lock(&p->lock);
   co = lh_callback_begin(h, LH_CB_EVENT);
   n = p->n;
-  if (co != NULL && !lua_checkstack(co, n)) n = 0;
+  if (co != NULL && !lua_checkstack(co, n))
+    n = 0;
   for (i = 0; co != NULL && i < n; i++) {
     value_t* v = &p->values[i];
     switch (v->type) {
-      case LUA_TBOOLEAN: lua_pushboolean(co, v->v.b); break;
-      case LUA_TNUMBER + 16: lua_pushinteger(co, v->v.i); break;
-      case LUA_TNUMBER: lua_pushnumber(co, v->v.n); break;
-      case LUA_TSTRING: lua_pushlstring(co, v->v.str.s, v->v.str.len); break;
-      default: lua_pushnil(co); break;
+      case LUA_TBOOLEAN:
+        lua_pushboolean(co, v->v.b);
+        break;
+      case LUA_TNUMBER + 16:
+        lua_pushinteger(co, v->v.i);
+        break;
+      case LUA_TNUMBER:
+        lua_pushnumber(co, v->v.n);
+        break;
+      case LUA_TSTRING:
+        lua_pushlstring(co, v->v.str.s, v->v.str.len);
+        break;
+      default:
+        lua_pushnil(co);
+        break;
     }
   }
   clear_values(p);
   uv_mutex_unlock(&p->lock);
-  if (co != NULL) lh_cb_run(h->rt, co, n);
+  if (co != NULL)
+    lh_cb_run(h->rt, co, n);
 }
 
 static int async_new(lua_State* L) {
@@ -103,8 +116,8 @@ static int async_send(lua_State* L) {
     int t = lua_type(L, i + 2);
     if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER &&
         t != LUA_TSTRING)
-      return luaL_argerror(L, i + 2,
-                           "only nil, booleans, numbers and strings can be sent");
+      return luaL_argerror(
+          L, i + 2, "only nil, booleans, numbers and strings can be sent");
   }
   uv_mutex_lock(&p->lock);
   clear_values(p);

@@ -9,7 +9,8 @@ int lh_error(lua_State* L, int status) {
 }
 
 int lh_result(lua_State* L, int status) {
-  if (status < 0) return lh_error(L, status);
+  if (status < 0)
+    return lh_error(L, status);
   lua_pushinteger(L, status);
   return 1;
 }
@@ -50,7 +51,7 @@ static const luaL_Reg errors_functions[] = {
 void lh_open_errno(lua_State* L) {
   luaL_setfuncs(L, errors_functions, 0);
   lua_newtable(L);
-#define XX(code, _)            \
+#define XX(code, _)              \
   lua_pushinteger(L, UV_##code); \
   lua_setfield(L, -2, #code);
   UV_ERRNO_MAP(XX)

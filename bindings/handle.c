@@ -12,7 +12,8 @@ static char mt_keys[UV_HANDLE_TYPE_MAX]; /* registry keys of metatables */
 static char tag_key;                     /* metatable field: handle type */
 
 int lh_is_callable(lua_State* L, int idx) {
-  if (lua_type(L, idx) == LUA_TFUNCTION) return 1;
+  if (lua_type(L, idx) == LUA_TFUNCTION)
+    return 1;
   if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
     lua_pop(L, 1);
     return 1;
@@ -37,7 +38,8 @@ static void release_refs(lh_handle_t* h) {
 }
 
 static void free_handle(lh_handle_t* h) {
-  if (h->free_extra != NULL && h->extra != NULL) h->free_extra(h->extra);
+  if (h->free_extra != NULL && h->extra != NULL)
+    h->free_extra(h->extra);
   free(h);
 }
 
@@ -68,12 +70,14 @@ void* lh_handle_new(lua_State* L, uv_handle_type type) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_keys[type]);
   lua_setmetatable(L, -2);
   h = calloc(1, size);
-  if (h == NULL) luaL_error(L, "not enough memory");
+  if (h == NULL)
+    luaL_error(L, "not enough memory");
   h->magic = LH_HANDLE_MAGIC;
   h->rt = lh_runtime(L);
   h->udata = ud;
   h->self_ref = LUA_NOREF;
-  for (i = 0; i < LH_CB_MAX; i++) h->cb[i] = LUA_NOREF;
+  for (i = 0; i < LH_CB_MAX; i++)
+    h->cb[i] = LUA_NOREF;
   lh_uv(h)->data = h;
   /* Parked in the slot's neighbour until ready: see lh_handle_ready. */
   return lh_uv(h);
@@ -138,7 +142,8 @@ lh_handle_t* lh_check_handle(lua_State* L, int idx, uv_handle_type type) {
 lh_handle_t* lh_opt_handle(lua_State* L, int idx) {
   int tag;
   lh_handle_t* h = to_handle(L, idx, &tag);
-  if (tag == 0) luaL_typeerror(L, idx, "uv_handle");
+  if (tag == 0)
+    luaL_typeerror(L, idx, "uv_handle");
   return h;
 }
 
@@ -156,9 +161,11 @@ void lh_clear_callback(lh_handle_t* h, int slot) {
 
 lua_State* lh_callback_begin(lh_handle_t* h, int slot) {
   lua_State* co;
-  if (h->cb[slot] == LUA_NOREF || h->udata == NULL) return NULL;
+  if (h->cb[slot] == LUA_NOREF || h->udata == NULL)
+    return NULL;
   co = lh_cb_begin(h->rt);
-  if (co != NULL) lua_rawgeti(co, LUA_REGISTRYINDEX, h->cb[slot]);
+  if (co != NULL)
+    lua_rawgeti(co, LUA_REGISTRYINDEX, h->cb[slot]);
   return co;
 }
 
@@ -169,7 +176,8 @@ static int is_ours(uv_handle_t* uvh) {
 
 static void close_walk_cb(uv_handle_t* uvh, void* arg) {
   (void)arg;
-  if (is_ours(uvh) && !uv_is_closing(uvh)) uv_close(uvh, close_cb);
+  if (is_ours(uvh) && !uv_is_closing(uvh))
+    uv_close(uvh, close_cb);
 }
 
 /* Teardown: closes every handle the bindings made; no Lua runs. */
@@ -185,7 +193,8 @@ static int handle_gc(lua_State* L) {
   if (h != NULL) { /* only at lua_close: open handles are pinned */
     *ud = NULL;
     h->udata = NULL;
-    if (!uv_is_closing(lh_uv(h))) uv_close(lh_uv(h), close_cb);
+    if (!uv_is_closing(lh_uv(h)))
+      uv_close(lh_uv(h), close_cb);
   }
   return 0;
 }
@@ -204,12 +213,15 @@ static int handle_tostring(lua_State* L) {
 static int handle_close(lua_State* L) {
   int tag;
   lh_handle_t* h = to_handle(L, 1, &tag);
-  if (tag == 0) return luaL_typeerror(L, 1, "uv_handle");
+  if (tag == 0)
+    return luaL_typeerror(L, 1, "uv_handle");
   if (h == NULL || uv_is_closing(lh_uv(h)))
     return luaL_error(L, "handle %p is already closing", lua_touserdata(L, 1));
-  if (!lua_isnoneornil(L, 2)) lh_set_callback(L, h, LH_CB_CLOSE, 2);
+  if (!lua_isnoneornil(L, 2))
+    lh_set_callback(L, h, LH_CB_CLOSE, 2);
   uv_close(lh_uv(h), close_cb);
-  if (tag == UV_SIGNAL) lh_signals_rearm();
+  if (tag == UV_SIGNAL)
+    lh_signals_rearm();
   return 0;
 }
 
@@ -244,7 +256,8 @@ static int handle_has_ref(lua_State* L) {
 static int handle_get_type(lua_State* L) {
   int tag;
   to_handle(L, 1, &tag);
-  if (tag == 0) return luaL_typeerror(L, 1, "uv_handle");
+  if (tag == 0)
+    return luaL_typeerror(L, 1, "uv_handle");
   lua_pushstring(L, type_name(tag));
   lua_pushinteger(L, tag);
   return 2;
@@ -253,19 +266,21 @@ static int handle_get_type(lua_State* L) {
 static int handle_fileno(lua_State* L) {
   uv_os_fd_t fd;
   int r = uv_fileno(lh_uv(lh_check_handle(L, 1, UV_UNKNOWN_HANDLE)), &fd);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushinteger(L, fd);
   return 1;
 }
 
-static int buffer_size(lua_State* L,
-                       int (*fn)(uv_handle_t*, int*)) {
+static int buffer_size(lua_State* L, int (*fn)(uv_handle_t*, int*)) {
   uv_handle_t* uvh = lh_uv(lh_check_handle(L, 1, UV_UNKNOWN_HANDLE));
   int value = (int)luaL_optinteger(L, 2, 0);
   int r;
-  if (value < 0) return luaL_argerror(L, 2, "must be positive");
+  if (value < 0)
+    return luaL_argerror(L, 2, "must be positive");
   r = fn(uvh, &value);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushinteger(L, value);
   return 1;
 }

@@ -34,9 +34,9 @@ typedef struct lh_handle_s {
   void (*free_extra)(void* extra);
 } lh_handle_t;
 
-#define LH_HANDLE_OFFSET                                             \
-  ((sizeof(lh_handle_t) + _Alignof(max_align_t) - 1) /               \
-   _Alignof(max_align_t) * _Alignof(max_align_t))
+#define LH_HANDLE_OFFSET                                                       \
+  ((sizeof(lh_handle_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * \
+   _Alignof(max_align_t))
 #define lh_uv(h) ((uv_handle_t*)((char*)(h) + LH_HANDLE_OFFSET))
 
 /* errors.c */

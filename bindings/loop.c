@@ -18,7 +18,8 @@ static int loop_run(lua_State* L) {
   }
   r = lh_runtime_run_loop(rt, L, mode);
   /* A callback asked the process to exit (or failed fatally): unwind. */
-  if (rt->exiting) return lh_runtime_exit(L, rt->exit_code, 1);
+  if (rt->exiting)
+    return lh_runtime_exit(L, rt->exit_code, 1);
   lua_pushboolean(L, r != 0);
   return 1;
 }
@@ -59,7 +60,8 @@ static int loop_hrtime(lua_State* L) {
 
 static int loop_backend_fd(lua_State* L) {
   int fd = uv_backend_fd(lh_runtime(L)->loop);
-  if (fd < 0) return 0;
+  if (fd < 0)
+    return 0;
   lua_pushinteger(L, fd);
   return 1;
 }
@@ -74,7 +76,8 @@ static int loop_configure(lua_State* L) {
   int option = luaL_checkoption(L, 1, NULL, options);
   int r = UV_EINVAL;
   (void)option; /* the only option so far */
-  if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "sigprof") == 0)
+  if (lua_type(L, 2) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, 2), "sigprof") == 0)
     r = uv_loop_configure(lh_runtime(L)->loop, UV_LOOP_BLOCK_SIGNAL, SIGPROF);
   else
     return luaL_argerror(L, 2, "only \"sigprof\" can be blocked");
@@ -90,8 +93,10 @@ typedef struct {
 static void collect(uv_handle_t* uvh, void* arg) {
   walk_state_t* w = arg;
   lh_handle_t* h = uvh->data;
-  if (h == NULL || h->magic != LH_HANDLE_MAGIC || lh_uv(h) != uvh) return;
-  if (h->udata == NULL || (h->flags & LH_HIDDEN)) return;
+  if (h == NULL || h->magic != LH_HANDLE_MAGIC || lh_uv(h) != uvh)
+    return;
+  if (h->udata == NULL || (h->flags & LH_HIDDEN))
+    return;
   lua_rawgeti(w->L, LUA_REGISTRYINDEX, h->self_ref);
   lua_rawseti(w->L, w->table, ++w->n);
 }

@@ -24,7 +24,8 @@ static int push_path(lua_State* L, path_fn fn) {
   char buf[PATH_BUF];
   size_t size = sizeof(buf);
   int r = fn(buf, &size);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushlstring(L, buf, size);
   return 1;
 }
@@ -44,7 +45,8 @@ static int misc_chdir(lua_State* L) {
 static int misc_get_process_title(lua_State* L) {
   char buf[PATH_BUF];
   int r = uv_get_process_title(buf, sizeof(buf));
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushstring(L, buf);
   return 1;
 }
@@ -82,7 +84,8 @@ static void random_cb(uv_random_t* req, int status, void* buf, size_t len) {
   }
   luaL_unref(r->rt->L, LUA_REGISTRYINDEX, r->cb_ref);
   free(r);
-  if (co != NULL) lh_cb_run(lh_runtime(co), co, 2);
+  if (co != NULL)
+    lh_cb_run(lh_runtime(co), co, 2);
 }
 
 /* random(len [, flags] [, cb]): bytes from the system's CSPRNG; with a
@@ -100,13 +103,15 @@ static int misc_random(lua_State* L) {
     luaL_Buffer b;
     char* p = luaL_buffinitsize(L, &b, (size_t)len);
     status = uv_random(NULL, NULL, p, (size_t)len, flags, NULL);
-    if (status < 0) return lh_error(L, status);
+    if (status < 0)
+      return lh_error(L, status);
     luaL_pushresultsize(&b, (size_t)len);
     return 1;
   }
   lh_check_callable(L, cb_idx);
   r = malloc(sizeof(*r) + (size_t)len);
-  if (r == NULL) return luaL_error(L, "not enough memory");
+  if (r == NULL)
+    return luaL_error(L, "not enough memory");
   r->rt = lh_runtime(L);
   r->len = (size_t)len;
   r->req.data = r;
@@ -125,12 +130,24 @@ static int misc_random(lua_State* L) {
 static int misc_guess_handle(lua_State* L) {
   uv_handle_type t = uv_guess_handle((uv_file)luaL_checkinteger(L, 1));
   switch (t) {
-    case UV_TTY: lua_pushliteral(L, "tty"); break;
-    case UV_NAMED_PIPE: lua_pushliteral(L, "pipe"); break;
-    case UV_TCP: lua_pushliteral(L, "tcp"); break;
-    case UV_UDP: lua_pushliteral(L, "udp"); break;
-    case UV_FILE: lua_pushliteral(L, "file"); break;
-    default: lua_pushliteral(L, "unknown"); break;
+    case UV_TTY:
+      lua_pushliteral(L, "tty");
+      break;
+    case UV_NAMED_PIPE:
+      lua_pushliteral(L, "pipe");
+      break;
+    case UV_TCP:
+      lua_pushliteral(L, "tcp");
+      break;
+    case UV_UDP:
+      lua_pushliteral(L, "udp");
+      break;
+    case UV_FILE:
+      lua_pushliteral(L, "file");
+      break;
+    default:
+      lua_pushliteral(L, "unknown");
+      break;
   }
   return 1;
 }
@@ -153,7 +170,8 @@ static int misc_available_parallelism(lua_State* L) {
 static int misc_gettimeofday(lua_State* L) {
   uv_timeval64_t tv;
   int r = uv_gettimeofday(&tv);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushinteger(L, tv.tv_sec);
   lua_pushinteger(L, tv.tv_usec);
   return 2;

@@ -1,5 +1,6 @@
 /* The operating system: environment, users, host, priorities, and system
  * figures (CPUs, memory, load, uptime, resource usage, interfaces). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ static int push_os_string(lua_State* L, os_path_fn fn) {
   char buf[OS_BUF];
   size_t size = sizeof(buf);
   int r = fn(buf, &size);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushlstring(L, buf, size);
   return 1;
 }
@@ -30,7 +32,8 @@ static int os_gethostname(lua_State* L) {
   char buf[UV_MAXHOSTNAMESIZE];
   size_t size = sizeof(buf);
   int r = uv_os_gethostname(buf, &size);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushlstring(L, buf, size);
   return 1;
 }
@@ -43,20 +46,24 @@ static int os_getenv(lua_State* L) {
   int r;
   if (size > sizeof(stackbuf)) {
     buf = malloc(size);
-    if (buf == NULL) return luaL_error(L, "not enough memory");
+    if (buf == NULL)
+      return luaL_error(L, "not enough memory");
   }
   r = uv_os_getenv(name, buf, &size);
   if (r == UV_ENOBUFS && buf == stackbuf) { /* retry with the size needed */
     buf = malloc(size);
-    if (buf == NULL) return luaL_error(L, "not enough memory");
+    if (buf == NULL)
+      return luaL_error(L, "not enough memory");
     r = uv_os_getenv(name, buf, &size);
   }
   if (r < 0) {
-    if (buf != stackbuf) free(buf);
+    if (buf != stackbuf)
+      free(buf);
     return lh_error(L, r);
   }
   lua_pushlstring(L, buf, size);
-  if (buf != stackbuf) free(buf);
+  if (buf != stackbuf)
+    free(buf);
   return 1;
 }
 
@@ -64,14 +71,16 @@ static int os_setenv(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   const char* value = luaL_checkstring(L, 2);
   int r = uv_os_setenv(name, value);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int os_unsetenv(lua_State* L) {
   int r = uv_os_unsetenv(luaL_checkstring(L, 1));
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -79,7 +88,8 @@ static int os_unsetenv(lua_State* L) {
 static int os_environ(lua_State* L) {
   uv_env_item_t* items;
   int i, n, r = uv_os_environ(&items, &n);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, 0, n);
   for (i = 0; i < n; i++) {
     lua_pushstring(L, items[i].value);
@@ -92,7 +102,8 @@ static int os_environ(lua_State* L) {
 static int os_get_passwd(lua_State* L) {
   uv_passwd_t pwd;
   int r = uv_os_get_passwd(&pwd);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, 0, 5);
   lua_pushstring(L, pwd.username);
   lua_setfield(L, -2, "username");
@@ -115,7 +126,8 @@ static int os_get_passwd(lua_State* L) {
 static int os_uname(lua_State* L) {
   uv_utsname_t u;
   int r = uv_os_uname(&u);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, u.sysname);
   lua_setfield(L, -2, "sysname");
@@ -141,7 +153,8 @@ static int os_getppid(lua_State* L) {
 static int os_getpriority(lua_State* L) {
   int priority;
   int r = uv_os_getpriority((uv_pid_t)luaL_checkinteger(L, 1), &priority);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushinteger(L, priority);
   return 1;
 }
@@ -149,7 +162,8 @@ static int os_getpriority(lua_State* L) {
 static int os_setpriority(lua_State* L) {
   int r = uv_os_setpriority((uv_pid_t)luaL_checkinteger(L, 1),
                             (int)luaL_checkinteger(L, 2));
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -157,7 +171,8 @@ static int os_setpriority(lua_State* L) {
 static int sys_cpu_info(lua_State* L) {
   uv_cpu_info_t* cpus;
   int i, n, r = uv_cpu_info(&cpus, &n);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, n, 0);
   for (i = 0; i < n; i++) {
     lua_createtable(L, 0, 3);
@@ -201,7 +216,8 @@ static int sys_get_constrained_memory(lua_State* L) {
 static int sys_resident_set_memory(lua_State* L) {
   size_t rss;
   int r = uv_resident_set_memory(&rss);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushinteger(L, (lua_Integer)rss);
   return 1;
 }
@@ -209,7 +225,8 @@ static int sys_resident_set_memory(lua_State* L) {
 static int sys_uptime(lua_State* L) {
   double uptime;
   int r = uv_uptime(&uptime);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_pushnumber(L, uptime);
   return 1;
 }
@@ -236,7 +253,8 @@ static void set_int(lua_State* L, const char* name, uint64_t v) {
 static int sys_getrusage(lua_State* L) {
   uv_rusage_t u;
   int r = uv_getrusage(&u);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, 0, 16);
   set_time(L, "utime", u.ru_utime);
   set_time(L, "stime", u.ru_stime);
@@ -261,7 +279,8 @@ static int sys_interface_addresses(lua_State* L) {
   uv_interface_address_t* ifs;
   int i, n, r = uv_interface_addresses(&ifs, &n);
   char ip[INET6_ADDRSTRLEN];
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_newtable(L);
   for (i = 0; i < n; i++) {
     int family = ifs[i].address.address4.sin_family;
@@ -291,13 +310,13 @@ static int sys_interface_addresses(lua_State* L) {
     lua_setfield(L, -2, "netmask");
     lua_pushboolean(L, ifs[i].is_internal);
     lua_setfield(L, -2, "internal");
-    lua_pushfstring(L, "%02x:%02x:%02x:%02x:%02x:%02x",
-                    (unsigned char)ifs[i].phys_addr[0],
-                    (unsigned char)ifs[i].phys_addr[1],
-                    (unsigned char)ifs[i].phys_addr[2],
-                    (unsigned char)ifs[i].phys_addr[3],
-                    (unsigned char)ifs[i].phys_addr[4],
-                    (unsigned char)ifs[i].phys_addr[5]);
+    {
+      char mac[18];
+      const unsigned char* m = (const unsigned char*)ifs[i].phys_addr;
+      snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+               m[2], m[3], m[4], m[5]);
+      lua_pushstring(L, mac);
+    }
     lua_setfield(L, -2, "mac");
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 1);

@@ -11,23 +11,44 @@ typedef struct {
 } signal_name_t;
 
 static const signal_name_t signal_names[] = {
-    {"sighup", SIGHUP},       {"sigint", SIGINT},     {"sigquit", SIGQUIT},
-    {"sigill", SIGILL},       {"sigtrap", SIGTRAP},   {"sigabrt", SIGABRT},
-    {"sigbus", SIGBUS},       {"sigfpe", SIGFPE},     {"sigkill", SIGKILL},
-    {"sigusr1", SIGUSR1},     {"sigsegv", SIGSEGV},   {"sigusr2", SIGUSR2},
-    {"sigpipe", SIGPIPE},     {"sigalrm", SIGALRM},   {"sigterm", SIGTERM},
-    {"sigchld", SIGCHLD},     {"sigcont", SIGCONT},   {"sigstop", SIGSTOP},
-    {"sigtstp", SIGTSTP},     {"sigttin", SIGTTIN},   {"sigttou", SIGTTOU},
-    {"sigurg", SIGURG},       {"sigxcpu", SIGXCPU},   {"sigxfsz", SIGXFSZ},
-    {"sigvtalrm", SIGVTALRM}, {"sigprof", SIGPROF},   {"sigwinch", SIGWINCH},
-    {"sigio", SIGIO},         {"sigpwr", SIGPWR},     {"sigsys", SIGSYS},
+    {"sighup", SIGHUP},
+    {"sigint", SIGINT},
+    {"sigquit", SIGQUIT},
+    {"sigill", SIGILL},
+    {"sigtrap", SIGTRAP},
+    {"sigabrt", SIGABRT},
+    {"sigbus", SIGBUS},
+    {"sigfpe", SIGFPE},
+    {"sigkill", SIGKILL},
+    {"sigusr1", SIGUSR1},
+    {"sigsegv", SIGSEGV},
+    {"sigusr2", SIGUSR2},
+    {"sigpipe", SIGPIPE},
+    {"sigalrm", SIGALRM},
+    {"sigterm", SIGTERM},
+    {"sigchld", SIGCHLD},
+    {"sigcont", SIGCONT},
+    {"sigstop", SIGSTOP},
+    {"sigtstp", SIGTSTP},
+    {"sigttin", SIGTTIN},
+    {"sigttou", SIGTTOU},
+    {"sigurg", SIGURG},
+    {"sigxcpu", SIGXCPU},
+    {"sigxfsz", SIGXFSZ},
+    {"sigvtalrm", SIGVTALRM},
+    {"sigprof", SIGPROF},
+    {"sigwinch", SIGWINCH},
+    {"sigio", SIGIO},
+    {"sigpwr", SIGPWR},
+    {"sigsys", SIGSYS},
     {NULL, 0},
 };
 
 const char* lh_signal_name(int num) {
   const signal_name_t* s;
   for (s = signal_names; s->name != NULL; s++)
-    if (s->num == num) return s->name;
+    if (s->num == num)
+      return s->name;
   return NULL;
 }
 
@@ -37,9 +58,11 @@ int lh_check_signal(lua_State* L, int idx) {
   const char* name;
   const signal_name_t* s;
   size_t i, len;
-  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    return (int)lua_tointeger(L, idx);
   name = luaL_checklstring(L, idx, &len);
-  if (len + 4 >= sizeof(lower)) return luaL_argerror(L, idx, "unknown signal");
+  if (len + 4 >= sizeof(lower))
+    return luaL_argerror(L, idx, "unknown signal");
   i = 0;
   if (!(len > 3 && (name[0] == 's' || name[0] == 'S') &&
         (name[1] == 'i' || name[1] == 'I') &&
@@ -47,19 +70,22 @@ int lh_check_signal(lua_State* L, int idx) {
     memcpy(lower, "sig", 3);
     i = 3;
   }
-  for (; *name; name++) lower[i++] = (char)tolower((unsigned char)*name);
+  for (; *name; name++)
+    lower[i++] = (char)tolower((unsigned char)*name);
   lower[i] = '\0';
   for (s = signal_names; s->name != NULL; s++)
-    if (strcmp(s->name, lower) == 0) return s->num;
-  return luaL_argerror(L, idx, lua_pushfstring(L, "unknown signal '%s'",
-                                               lua_tostring(L, idx)));
+    if (strcmp(s->name, lower) == 0)
+      return s->num;
+  return luaL_argerror(
+      L, idx, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, idx)));
 }
 
 static void signal_cb(uv_signal_t* sig, int signum) {
   lh_handle_t* h = sig->data;
   lua_State* co = lh_callback_begin(h, LH_CB_EVENT);
   const char* name = lh_signal_name(signum);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   if (name != NULL)
     lua_pushstring(co, name);
   else
@@ -83,7 +109,8 @@ static int start(lua_State* L, int oneshot) {
   int signum = lh_check_signal(L, 2);
   uv_signal_t* s = (uv_signal_t*)lh_uv(h);
   int r;
-  if (!lua_isnoneornil(L, 3)) lh_set_callback(L, h, LH_CB_EVENT, 3);
+  if (!lua_isnoneornil(L, 3))
+    lh_set_callback(L, h, LH_CB_EVENT, 3);
   r = oneshot ? uv_signal_start_oneshot(s, signal_cb, signum)
               : uv_signal_start(s, signal_cb, signum);
   return lh_result(L, r);

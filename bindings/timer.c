@@ -19,7 +19,8 @@ static int timer_new(lua_State* L) {
 static void timer_cb(uv_timer_t* t) {
   lh_handle_t* h = t->data;
   lua_State* co = lh_callback_begin(h, LH_CB_EVENT);
-  if (co != NULL) lh_cb_run(h->rt, co, 0);
+  if (co != NULL)
+    lh_cb_run(h->rt, co, 0);
 }
 
 static uint64_t check_ms(lua_State* L, int idx) {
@@ -33,8 +34,8 @@ static int timer_start(lua_State* L) {
   uint64_t timeout = check_ms(L, 2);
   uint64_t repeat = check_ms(L, 3);
   lh_set_callback(L, h, LH_CB_EVENT, 4);
-  return lh_result(L, uv_timer_start((uv_timer_t*)lh_uv(h), timer_cb,
-                                     timeout, repeat));
+  return lh_result(
+      L, uv_timer_start((uv_timer_t*)lh_uv(h), timer_cb, timeout, repeat));
 }
 
 static int timer_stop(lua_State* L) {

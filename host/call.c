@@ -45,8 +45,10 @@ void lh_pool_clear(lh_runtime_t* rt) {
 
 int lh_is_runtime_thread(lh_runtime_t* rt, lua_State* L) {
   int found;
-  if (L == rt->main_co || L == rt->cb_co) return 1;
-  if (!lua_checkstack(L, 2)) return 0;
+  if (L == rt->main_co || L == rt->cb_co)
+    return 1;
+  if (!lua_checkstack(L, 2))
+    return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
   lua_pushthread(L);
   found = lua_rawget(L, -2) != LUA_TNIL;
@@ -62,7 +64,8 @@ static lua_State* begin(lh_runtime_t* rt) {
 }
 
 lua_State* lh_cb_begin(lh_runtime_t* rt) {
-  if (rt->exiting) return NULL;
+  if (rt->exiting)
+    return NULL;
   return begin(rt);
 }
 
@@ -86,7 +89,8 @@ static const char* push_message(lua_State* L, int idx) {
 /* Like lua.c: a string-convertible error gets a traceback; an object whose
  * __tostring gives a string is printed as that string alone. */
 static void push_report(lua_State* L, int err, lua_State* co) {
-  int plain = lua_type(L, err) == LUA_TSTRING || lua_type(L, err) == LUA_TNUMBER;
+  int plain =
+      lua_type(L, err) == LUA_TSTRING || lua_type(L, err) == LUA_TNUMBER;
   const char* msg = push_message(L, err);
   if (plain || lua_type(L, err) == LUA_TNIL ||
       luaL_getmetafield(L, err, "__tostring") == LUA_TNIL) {
@@ -109,10 +113,11 @@ static void fatal(lh_runtime_t* rt, const char* report) {
 void lh_uncaught(lh_runtime_t* rt, lua_State* co) {
   int ref;
   lua_State* h = pool_take(rt, &ref);
-  lua_xmove(co, h, 1);      /* err */
-  push_report(h, 1, co);    /* err report */
+  lua_xmove(co, h, 1);   /* err */
+  push_report(h, 1, co); /* err report */
   if (rt->uncaught_ref == LUA_NOREF || rt->in_uncaught || rt->exiting) {
-    if (!rt->exiting || rt->in_uncaught) fatal(rt, lua_tostring(h, -1));
+    if (!rt->exiting || rt->in_uncaught)
+      fatal(rt, lua_tostring(h, -1));
     lua_settop(h, 0);
     pool_put(rt, h, ref);
     return;
@@ -126,14 +131,16 @@ void lh_uncaught(lh_runtime_t* rt, lua_State* co) {
 }
 
 /* Runs process.nextTick callbacks queued by the call that just ended. */
-static void drain_ticks(lh_runtime_t* rt, lua_State* from) {
+void lh_drain_ticks(lh_runtime_t* rt, lua_State* from) {
   lua_State* co;
-  if (rt->draining || rt->tick_ref == LUA_NOREF) return;
+  if (rt->draining || rt->tick_ref == LUA_NOREF)
+    return;
   rt->draining = 1;
   while (rt->tick_pending && !rt->exiting) {
     co = begin(rt);
     lua_rawgeti(co, LUA_REGISTRYINDEX, rt->tick_ref);
-    if (lh_cb_run_from(rt, co, 0, from) == LUA_YIELD) break;
+    if (lh_cb_run_from(rt, co, 0, from) == LUA_YIELD)
+      break;
   }
   rt->draining = 0;
 }
@@ -168,8 +175,10 @@ int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
     lua_settop(co, 0);
     pool_put(rt, co, ref);
   }
-  if (rt->tick_pending) drain_ticks(rt, from);
-  if (rt->gc_stress) lua_gc(rt->L, LUA_GCCOLLECT);
+  if (rt->tick_pending)
+    lh_drain_ticks(rt, from);
+  if (rt->gc_stress)
+    lua_gc(rt->L, LUA_GCCOLLECT);
   return status;
 }
 
@@ -189,7 +198,8 @@ int lh_run_main(lh_runtime_t* rt, int nargs) {
     lua_pop(co, nres);
   else
     lh_uncaught(rt, co);
-  if (rt->tick_pending) drain_ticks(rt, rt->from);
+  if (rt->tick_pending)
+    lh_drain_ticks(rt, rt->from);
   return status;
 }
 
@@ -201,7 +211,8 @@ int lh_spawn(lua_State* L) {
   lua_State* co;
   luaL_checkany(L, 1);
   co = lh_cb_begin(rt);
-  if (co == NULL) return 0;
+  if (co == NULL)
+    return 0;
   lua_xmove(L, co, n);
   lh_cb_run_from(rt, co, n - 1, L);
   return 0;
@@ -209,7 +220,8 @@ int lh_spawn(lua_State* L) {
 
 int lh_cb_call_ref(lh_runtime_t* rt, int ref) {
   lua_State* co = lh_cb_begin(rt);
-  if (co == NULL) return 0;
+  if (co == NULL)
+    return 0;
   lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
   lh_cb_run(rt, co, 0);
   return 1;
@@ -225,7 +237,8 @@ int lh_resume(lua_State* L) {
   int nres = 0;
   int status;
   luaL_argexpected(L, co != NULL, 1, "thread");
-  if (co == L) return luaL_error(L, "cannot resume a running coroutine");
+  if (co == L)
+    return luaL_error(L, "cannot resume a running coroutine");
   if (lua_status(co) != LUA_YIELD &&
       (lua_status(co) != LUA_OK || lua_gettop(co) == 0)) {
     lua_pushboolean(L, 0);

@@ -18,13 +18,15 @@ static const lh_c_module_t host_modules[] = {
 static int caller_is_builtin(lua_State* L) {
   lua_Debug ar;
   /* level 0: this searcher, 1: require, 2: the code that called require */
-  if (!lua_getstack(L, 2, &ar) || !lua_getinfo(L, "S", &ar)) return 0;
+  if (!lua_getstack(L, 2, &ar) || !lua_getinfo(L, "S", &ar))
+    return 0;
   return strncmp(ar.source, BUILTIN_PREFIX, sizeof(BUILTIN_PREFIX) - 1) == 0;
 }
 
 static lua_CFunction find_c(const lh_c_module_t* list, const char* name) {
   for (; list->name != NULL; list++)
-    if (strcmp(list->name, name) == 0) return list->open;
+    if (strcmp(list->name, name) == 0)
+      return list->open;
   return NULL;
 }
 
@@ -38,16 +40,17 @@ static int searcher(lua_State* L) {
     return 1;
   }
   open = find_c(host_modules, name);
-  if (open == NULL) open = find_c(lh_binding_modules, name);
+  if (open == NULL)
+    open = find_c(lh_binding_modules, name);
   if (open != NULL) {
     lua_pushcfunction(L, open);
     lua_pushliteral(L, ":builtin:");
     return 2;
   }
   for (m = lh_lua_modules; m->name != NULL; m++) {
-    if (strcmp(m->name, name) != 0) continue;
-    if (luaL_loadbufferx(L, (const char*)m->code, m->size, name, "b") !=
-        LUA_OK)
+    if (strcmp(m->name, name) != 0)
+      continue;
+    if (luaL_loadbufferx(L, (const char*)m->code, m->size, name, "b") != LUA_OK)
       return luaL_error(L, "error loading builtin module '%s':\n\t%s", name,
                         lua_tostring(L, -1));
     lua_pushliteral(L, ":builtin:");

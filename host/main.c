@@ -86,8 +86,10 @@ static void print_version(void) {
 }
 
 static int long_option(const char* opt) {
-  if (strcmp(opt, "--help") == 0) return ARG_HELP;
-  if (strcmp(opt, "--version") == 0) return ARG_VERSION;
+  if (strcmp(opt, "--help") == 0)
+    return ARG_HELP;
+  if (strcmp(opt, "--version") == 0)
+    return ARG_VERSION;
   return 0;
 }
 
@@ -99,7 +101,8 @@ static int scan_args(char** argv, int* first, int* expose_internals) {
   for (i = 1; argv[i] != NULL; i++) {
     const char* a = argv[i];
     *first = i;
-    if (a[0] != '-') return args; /* the script */
+    if (a[0] != '-')
+      return args; /* the script */
     switch (a[1]) {
       case '\0': /* '-': the script is stdin */
         return args;
@@ -112,27 +115,33 @@ static int scan_args(char** argv, int* first, int* expose_internals) {
           *expose_internals = 1;
         } else {
           int flag = long_option(a);
-          if (flag == 0) return ARG_ERROR;
+          if (flag == 0)
+            return ARG_ERROR;
           args |= flag;
         }
         break;
       case 'E':
-        if (a[2] != '\0') return ARG_ERROR;
+        if (a[2] != '\0')
+          return ARG_ERROR;
         args |= ARG_NOENV;
         break;
       case 'W':
-        if (a[2] != '\0') return ARG_ERROR;
+        if (a[2] != '\0')
+          return ARG_ERROR;
         break;
       case 'i':
       case 'v':
-        if (a[2] != '\0') return ARG_ERROR;
+        if (a[2] != '\0')
+          return ARG_ERROR;
         args |= a[1] == 'i' ? ARG_I | ARG_V : ARG_V;
         break;
       case 'e':
       case 'l':
-        if (a[1] == 'e') args |= ARG_E;
+        if (a[1] == 'e')
+          args |= ARG_E;
         if (a[2] == '\0') { /* the argument is the next word */
-          if (argv[i + 1] == NULL || argv[i + 1][0] == '-') return ARG_ERROR;
+          if (argv[i + 1] == NULL || argv[i + 1][0] == '-')
+            return ARG_ERROR;
           i++;
         }
         break;
@@ -172,7 +181,8 @@ static int push_script_args(lua_State* L) {
     luaL_error(L, "'arg' is not a table");
   n = (int)luaL_len(L, -1);
   luaL_checkstack(L, n + 3, "too many arguments to script");
-  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  for (i = 1; i <= n; i++)
+    lua_rawgeti(L, -i, i);
   lua_remove(L, -i); /* the arg table */
   return n;
 }
@@ -191,8 +201,8 @@ static int push_step(lua_State* L, const steps_t* s, const step_t* st,
       status = luaL_loadfile(L, st->text + 1);
       break;
     case STEP_EXEC:
-      status = luaL_loadbuffer(L, st->text, strlen(st->text),
-                               "=(command line)");
+      status =
+          luaL_loadbuffer(L, st->text, strlen(st->text), "=(command line)");
       break;
     case STEP_LIB: {
       const char* eq = strchr(st->text, '=');
@@ -209,7 +219,8 @@ static int push_step(lua_State* L, const steps_t* s, const step_t* st,
       if (strcmp(fname, "-") == 0 && strcmp(s->argv[s->script - 1], "--"))
         fname = NULL; /* stdin */
       status = luaL_loadfile(L, fname);
-      if (status == LUA_OK) return push_script_args(L);
+      if (status == LUA_OK)
+        return push_script_args(L);
       break;
     }
     case STEP_STDIN:
@@ -246,12 +257,15 @@ static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
   const steps_t* s = lua_touserdata(L, lua_upvalueindex(1));
   int i = (int)ctx;
   (void)status;
-  if (i > 0) finish_step(L, &s->v[i - 1]);
+  if (i > 0)
+    finish_step(L, &s->v[i - 1]);
   for (; i < s->n; i++) {
     int nresults;
     int nargs = push_step(L, s, &s->v[i], &nresults);
-    if (nargs == -2) return 0;
-    if (nargs == -1) continue;
+    if (nargs == -2)
+      return 0;
+    if (nargs == -1)
+      continue;
     lua_callk(L, nargs, nresults, i + 1, run_steps_k);
     finish_step(L, &s->v[i]);
   }
@@ -277,7 +291,8 @@ static void add_init_step(steps_t* s) {
     name = "=LUA_INIT";
     init = getenv(name + 1);
   }
-  if (init == NULL) return;
+  if (init == NULL)
+    return;
   add_step(s, init[0] == '@' ? STEP_INIT_FILE : STEP_INIT_STRING, init, name);
 }
 
@@ -290,10 +305,12 @@ static steps_t* build_steps(lua_State* L, char** argv, int argc, int script,
   s->n = 0;
   s->argv = argv;
   s->script = script;
-  if (!(args & ARG_NOENV)) add_init_step(s);
+  if (!(args & ARG_NOENV))
+    add_init_step(s);
   for (i = 1; i < last; i++) {
     const char* a = argv[i];
-    if (a[0] != '-') continue;
+    if (a[0] != '-')
+      continue;
     if (a[1] == 'e' || a[1] == 'l') {
       const char* value = a[2] != '\0' ? a + 2 : argv[++i];
       add_step(s, a[1] == 'e' ? STEP_EXEC : STEP_LIB, value, NULL);
@@ -301,7 +318,8 @@ static steps_t* build_steps(lua_State* L, char** argv, int argc, int script,
       add_step(s, STEP_WARN, NULL, NULL);
     }
   }
-  if (script > 0) add_step(s, STEP_SCRIPT, NULL, NULL);
+  if (script > 0)
+    add_step(s, STEP_SCRIPT, NULL, NULL);
   if (args & ARG_I) {
     add_step(s, STEP_REPL, NULL, NULL);
   } else if (script == 0 && !(args & (ARG_E | ARG_V))) {
@@ -353,7 +371,8 @@ static int pmain(lua_State* L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  if (args & ARG_V) print_version();
+  if (args & ARG_V)
+    print_version();
   if (args & ARG_NOENV) { /* the package library reads this */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
@@ -365,7 +384,8 @@ static int pmain(lua_State* L) {
   lh_signals_init(rt);
   lh_loader_init(L);
   lh_binding_install_os_exit(L);
-  if (!run_bootstrap(L, rt)) return 0;
+  if (!run_bootstrap(L, rt))
+    return 0;
 
   build_steps(L, argv, argc, script, args);
   lua_pushcclosure(L, run_steps, 1);
@@ -390,7 +410,8 @@ int main(int argc, char** argv) {
   lua_State* L;
   int status, ok, code;
   argv = uv_setup_args(argc, argv);
-  if (argv[0] != NULL && argv[0][0] != '\0') progname = argv[0];
+  if (argv[0] != NULL && argv[0][0] != '\0')
+    progname = argv[0];
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);

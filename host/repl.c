@@ -30,7 +30,7 @@ static struct {
   char* buf;
   size_t len, cap;
   int eval_ref;
-  int busy;     /* an entry runs */
+  int busy; /* an entry runs */
   int eof;
   int incomplete;
   int reading;
@@ -44,7 +44,8 @@ static void print_prompt(void) {
   const char* prompt;
   lua_getglobal(L, name);
   prompt = lua_tostring(L, -1);
-  if (prompt == NULL) prompt = repl.incomplete ? ">> " : "> ";
+  if (prompt == NULL)
+    prompt = repl.incomplete ? ">> " : "> ";
   fputs(prompt, stdout);
   fflush(stdout);
   lua_pop(L, 1);
@@ -54,7 +55,8 @@ static void append(const char* data, size_t n) {
   if (repl.len + n > repl.cap) {
     size_t cap = repl.cap ? repl.cap * 2 : 256;
     char* grown;
-    while (cap < repl.len + n) cap *= 2;
+    while (cap < repl.len + n)
+      cap *= 2;
     grown = realloc(repl.buf, cap);
     if (grown == NULL) {
       fprintf(stderr, "%s: repl: out of memory\n", repl.rt->progname);
@@ -75,7 +77,8 @@ static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* b) {
 }
 
 static void finish(void) {
-  if (repl.kind == INPUT_NONE) return;
+  if (repl.kind == INPUT_NONE)
+    return;
   fputs("\n", stdout);
   fflush(stdout);
   if (repl.kind == INPUT_STREAM && !uv_is_closing(&repl.in.handle))
@@ -92,7 +95,8 @@ static void finish(void) {
 
 static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* b) {
   (void)s;
-  if (nread > 0) append(b->base, (size_t)nread);
+  if (nread > 0)
+    append(b->base, (size_t)nread);
   if (nread < 0) {
     repl.eof = 1;
     uv_read_stop(&repl.in.stream);
@@ -116,7 +120,8 @@ static void on_file_read(uv_fs_t* req) {
 
 static void want_input(void) {
   uv_buf_t b;
-  if (repl.reading || repl.eof) return;
+  if (repl.reading || repl.eof)
+    return;
   repl.reading = 1;
   if (repl.kind == INPUT_STREAM) {
     uv_read_start(&repl.in.stream, on_alloc, on_read);
@@ -154,17 +159,18 @@ static void process_lines(void) {
     n = nl ? (size_t)(nl - repl.buf) : repl.len;
     pause_input();
     co = lh_cb_begin(repl.rt);
-    if (co == NULL) return;
+    if (co == NULL)
+      return;
     lua_rawgeti(co, LUA_REGISTRYINDEX, repl.eval_ref);
-    lua_pushlstring(co, repl.buf,
-                    n > 0 && repl.buf[n - 1] == '\r' ? n - 1 : n);
+    lua_pushlstring(co, repl.buf, n > 0 && repl.buf[n - 1] == '\r' ? n - 1 : n);
     repl.len -= nl ? n + 1 : n;
     memmove(repl.buf, repl.buf + (nl ? n + 1 : n), repl.len);
     repl.busy = 1;
     repl.in_run = 1;
     lh_cb_run(repl.rt, co, 1);
     repl.in_run = 0;
-    if (repl.busy) return; /* the entry waits; repl_ready continues */
+    if (repl.busy)
+      return; /* the entry waits; repl_ready continues */
   }
 }
 
@@ -176,7 +182,8 @@ static void on_kick(uv_idle_t* h) {
 /* binding.repl_ready(incomplete): the entry is done; prompt again. */
 static int repl_ready(lua_State* L) {
   repl.incomplete = lua_toboolean(L, 1);
-  if (repl.kind == INPUT_NONE) return 0;
+  if (repl.kind == INPUT_NONE)
+    return 0;
   repl.busy = 0;
   print_prompt();
   if (!repl.in_run) /* the entry had waited: continue from the loop */
@@ -188,7 +195,8 @@ int lh_repl_start(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   uv_handle_type type = uv_guess_handle(0);
   int r;
-  if (repl.kind != INPUT_NONE) return 0;
+  if (repl.kind != INPUT_NONE)
+    return 0;
   memset(&repl, 0, sizeof(repl));
   repl.rt = rt;
   repl.eval_ref = LUA_NOREF;
@@ -197,7 +205,8 @@ int lh_repl_start(lua_State* L) {
   rt->expose_internals++;
   r = lua_pcall(L, 1, 1, 0);
   rt->expose_internals--;
-  if (r != LUA_OK) return lua_error(L);
+  if (r != LUA_OK)
+    return lua_error(L);
   lua_pushcfunction(L, repl_ready);
   lua_setfield(L, -2, "ready_hook");
   lua_getfield(L, -1, "eval");
@@ -208,7 +217,8 @@ int lh_repl_start(lua_State* L) {
     repl.kind = INPUT_STREAM;
   } else if (type == UV_NAMED_PIPE || type == UV_TCP) {
     r = uv_pipe_init(rt->loop, &repl.in.pipe, 0);
-    if (r == 0) r = uv_pipe_open(&repl.in.pipe, 0);
+    if (r == 0)
+      r = uv_pipe_open(&repl.in.pipe, 0);
     repl.kind = INPUT_STREAM;
   } else {
     r = 0;

@@ -19,7 +19,8 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
   rt->exit_ref = rt->threads_ref = rt->begin_ref = LUA_NOREF;
   rt->gc_stress = stress != NULL && stress[0] != '\0' && strcmp(stress, "0");
   rt->loop = uv_default_loop();
-  if (rt->loop == NULL) return -1;
+  if (rt->loop == NULL)
+    return -1;
   rt->loop->data = rt;
   /* Threads copy the main thread's extra space: every coroutine finds
    * its runtime without a registry lookup. */
@@ -45,8 +46,13 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
 int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
   lua_State* prev = rt->from;
   int r;
-  if (rt->loop_depth > 0) return -1;
-  if (rt->exiting) return 0;
+  if (rt->loop_depth > 0)
+    return -1;
+  /* Ticks queued by code that ran outside the loop go first. */
+  if (rt->tick_pending)
+    lh_drain_ticks(rt, from);
+  if (rt->exiting)
+    return 0;
   rt->from = from;
   rt->loop_depth++;
   rt->run_mode = (int)mode;
@@ -72,7 +78,8 @@ int lh_runtime_emit_exit(lh_runtime_t* rt) {
   int was_exiting = rt->exiting;
   int was_draining = rt->draining;
   lua_State* co;
-  if (rt->exit_emitted || rt->exit_ref == LUA_NOREF) return 0;
+  if (rt->exit_emitted || rt->exit_ref == LUA_NOREF)
+    return 0;
   rt->exit_emitted = 1;
   rt->exiting = 0;
   rt->draining = 1; /* nextTick callbacks queued now never run, as in Node */
@@ -107,7 +114,8 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
     } else {
       /* uv_run is on the stack and cannot be reentered: close what can be
        * closed and let the process end take the rest. */
-      if (rt->close_all) rt->close_all(rt->loop);
+      if (rt->close_all)
+        rt->close_all(rt->loop);
       lua_close(rt->L);
     }
   }
@@ -117,12 +125,14 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
 
 static void close_stray(uv_handle_t* handle, void* arg) {
   (void)arg;
-  if (!uv_is_closing(handle)) uv_close(handle, NULL);
+  if (!uv_is_closing(handle))
+    uv_close(handle, NULL);
 }
 
 void lh_runtime_close(lh_runtime_t* rt) {
   rt->exiting = 1;
-  if (rt->close_all) rt->close_all(rt->loop);
+  if (rt->close_all)
+    rt->close_all(rt->loop);
   uv_walk(rt->loop, close_stray, NULL);
   while (uv_run(rt->loop, UV_RUN_DEFAULT) != 0) {
   }

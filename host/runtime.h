@@ -17,30 +17,31 @@ typedef struct lh_pooled_s {
 
 typedef struct lh_runtime_s {
   uv_loop_t* loop;
-  lua_State* L;       /* main thread: registry work only */
-  lua_State* from;    /* thread that runs uv_run now (lua_resume's 'from') */
-  lua_State* cb_co;   /* coroutine the gateway resumed most recently */
+  lua_State* L;     /* main thread: registry work only */
+  lua_State* from;  /* thread that runs uv_run now (lua_resume's 'from') */
+  lua_State* cb_co; /* coroutine the gateway resumed most recently */
   lua_State* volatile running; /* coroutine running Lua now, for signals */
   lua_State* main_co; /* runs the command line's chunks and the script */
   int main_co_ref;
-  int loop_depth;     /* > 0 while uv_run is on the C stack */
-  int run_mode;       /* the running uv_run_mode, or -1 */
-  int exiting;        /* exit requested or fatal error: Lua gets no more calls */
-  int exit_forced;    /* exit_code was fixed by os.exit or a fatal error */
+  int loop_depth;  /* > 0 while uv_run is on the C stack */
+  int run_mode;    /* the running uv_run_mode, or -1 */
+  int exiting;     /* exit requested or fatal error: Lua gets no more calls */
+  int exit_forced; /* exit_code was fixed by os.exit or a fatal error */
   int exit_code;
-  int tick_pending;   /* process.nextTick queue is not empty */
-  int tick_ref;       /* Lua hooks installed by the bootstrap */
+  int tick_pending; /* process.nextTick queue is not empty */
+  int tick_ref;     /* Lua hooks installed by the bootstrap */
   int uncaught_ref;
   int exit_ref;
-  int threads_ref;    /* weak set of the runtime's own coroutines */
+  int threads_ref; /* weak set of the runtime's own coroutines */
   int in_uncaught;
-  int begin_ref;      /* pairs lh_cb_begin with lh_cb_run */
-  int draining;       /* a process.nextTick drain is on the C stack */
+  int begin_ref; /* pairs lh_cb_begin with lh_cb_run */
+  int draining;  /* a process.nextTick drain is on the C stack */
   int exit_emitted;
-  int gc_stress;      /* LUVHOST_GC_STRESS: full collection after callbacks */
+  int gc_stress; /* LUVHOST_GC_STRESS: full collection after callbacks */
   int expose_internals;
   const char* progname;
-  void (*close_all)(uv_loop_t* loop); /* set by bindings: closes their handles */
+  void (*close_all)(
+      uv_loop_t* loop); /* set by bindings: closes their handles */
   int pool_len;
   lh_pooled_t pool[LH_POOL_MAX];
 } lh_runtime_t;
@@ -63,9 +64,9 @@ void lh_runtime_close(lh_runtime_t* rt);
  * lh_cb_run resumes it, routes any error and drains process.nextTick. */
 lua_State* lh_cb_begin(lh_runtime_t* rt);
 int lh_cb_run(lh_runtime_t* rt, lua_State* co, int nargs);
-int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
-                   lua_State* from);
+int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs, lua_State* from);
 int lh_run_main(lh_runtime_t* rt, int nargs);
+void lh_drain_ticks(lh_runtime_t* rt, lua_State* from);
 int lh_spawn(lua_State* L);
 int lh_cb_call_ref(lh_runtime_t* rt, int ref);
 void lh_uncaught(lh_runtime_t* rt, lua_State* co);

@@ -42,13 +42,15 @@ void lh_signals_init(lh_runtime_t* rt) {
   /* A peer that goes away must give EPIPE, not kill the process. */
   signal(SIGPIPE, SIG_IGN);
   /* Respect an inherited 'ignore' (nohup, background jobs). */
-  if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return;
+  if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+    return;
   install();
 }
 
 void lh_signals_rearm(void) {
   struct sigaction old;
-  if (signal_rt == NULL) return;
+  if (signal_rt == NULL)
+    return;
   if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
     install();
 }

@@ -1,6 +1,7 @@
-/* Build tool: compiles every .lua file under lib/lua to bytecode with the same liblua the
- * binary links, and writes them as C arrays (build/gen/lua_modules.c).
- * Debug info is kept so tracebacks name builtin/<file>.lua and lines.
+/* Build tool: compiles every .lua file under lib/lua to bytecode with the same
+ * liblua the binary links, and writes them as C arrays
+ * (build/gen/lua_modules.c). Debug info is kept so tracebacks name
+ * builtin/<file>.lua and lines.
  *
  *   embed-lua OUT.c ROOT FILE.lua...   (FILE paths start with ROOT/) */
 #include <lauxlib.h>
@@ -21,7 +22,8 @@ static int write_bytes(lua_State* L, const void* p, size_t n, void* ud) {
   (void)L;
   for (i = 0; i < n; i++) {
     fprintf(w->out, "%u,", b[i]);
-    if (++w->col % 24 == 0) fputc('\n', w->out);
+    if (++w->col % 24 == 0)
+      fputc('\n', w->out);
   }
   return 0;
 }
@@ -29,9 +31,12 @@ static int write_bytes(lua_State* L, const void* p, size_t n, void* ud) {
 /* "ROOT/internal/coro.lua" -> "internal.coro" */
 static void module_name(const char* rel, char* name, size_t size) {
   size_t i, n = strlen(rel);
-  if (n > 4 && strcmp(rel + n - 4, ".lua") == 0) n -= 4;
-  if (n >= size) n = size - 1;
-  for (i = 0; i < n; i++) name[i] = rel[i] == '/' ? '.' : rel[i];
+  if (n > 4 && strcmp(rel + n - 4, ".lua") == 0)
+    n -= 4;
+  if (n >= size)
+    n = size - 1;
+  for (i = 0; i < n; i++)
+    name[i] = rel[i] == '/' ? '.' : rel[i];
   name[n] = '\0';
 }
 

@@ -62,7 +62,13 @@ local function fire(self)
   end
 end
 
+-- libuv measures delays from the loop's cached time, which is stale after
+-- long synchronous work (or before the loop first runs): refresh it, as
+-- Node does, so a delay counts from the call.
+local update_time = uv.update_time
+
 local function start(self)
+  update_time()
   local handle = uv.new_timer()
   self._handle = handle
   handle:start(self._delay, self._repeat and self._delay or 0, function()
@@ -127,6 +133,7 @@ end
 function Timeout:refresh()
   if self._cleared then return self end
   if self._handle then
+    update_time()
     self._handle:stop()
     self._handle:start(self._delay, self._repeat and self._delay or 0,
       function() fire(self) end)
@@ -269,6 +276,7 @@ function M.sleep(ms, cb)
   end
   local co = co_running()
   local fired = false
+  update_time()
   local handle = uv.new_timer()
   handle:start(delay_of(ms), 0, function()
     fired = true
