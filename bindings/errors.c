@@ -33,9 +33,12 @@ static int errors_err_name(lua_State* L) {
   return 1;
 }
 
+/* translate_sys_error(errno) -> "ENAME: message", "ENAME" */
 static int errors_translate_sys_error(lua_State* L) {
   int status = uv_translate_sys_error((int)luaL_checkinteger(L, 1));
-  lua_pushinteger(L, status);
+  if (status >= 0)
+    return 0;
+  lua_pushfstring(L, "%s: %s", uv_err_name(status), uv_strerror(status));
   lua_pushstring(L, uv_err_name(status));
   return 2;
 }

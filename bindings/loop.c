@@ -72,16 +72,31 @@ static int loop_backend_timeout(lua_State* L) {
 }
 
 static int loop_configure(lua_State* L) {
-  static const char* const options[] = {"block_signal", NULL};
-  int option = luaL_checkoption(L, 1, NULL, options);
-  int r = UV_EINVAL;
-  (void)option; /* the only option so far */
-  if (lua_type(L, 2) == LUA_TSTRING &&
-      strcmp(lua_tostring(L, 2), "sigprof") == 0)
-    r = uv_loop_configure(lh_runtime(L)->loop, UV_LOOP_BLOCK_SIGNAL, SIGPROF);
-  else
-    return luaL_argerror(L, 2, "only \"sigprof\" can be blocked");
-  return lh_result(L, r);
+  static const char* const options[] = {"block_signal", "metrics_idle_time",
+                                        NULL};
+  uv_loop_t* loop = lh_runtime(L)->loop;
+  if (luaL_checkoption(L, 1, NULL, options) == 1)
+    return lh_result(L, uv_loop_configure(loop, UV_METRICS_IDLE_TIME));
+  if ((lua_type(L, 2) == LUA_TSTRING &&
+       strcmp(lua_tostring(L, 2), "sigprof") == 0) ||
+      (lua_type(L, 2) == LUA_TNUMBER && lua_tointeger(L, 2) == SIGPROF))
+    return lh_result(L, uv_loop_configure(loop, UV_LOOP_BLOCK_SIGNAL, SIGPROF));
+  return lh_error(L, UV_EINVAL);
+}
+
+static int loop_metrics_idle_time(lua_State* L) {
+  lua_pushinteger(L, (lua_Integer)uv_metrics_idle_time(lh_runtime(L)->loop));
+  return 1;
+}
+
+/* The runtime closes the loop when the process ends; this only reports
+ * whether it could be closed now (luv's contract: 0, or EBUSY). */
+static int loop_close(lua_State* L) {
+  uv_loop_t* loop = lh_runtime(L)->loop;
+  if (uv_loop_alive(loop) || lh_runtime(L)->loop_depth > 0)
+    return lh_error(L, UV_EBUSY);
+  lua_pushinteger(L, 0);
+  return 1;
 }
 
 typedef struct {
@@ -132,6 +147,8 @@ static const luaL_Reg loop_functions[] = {
     {"backend_timeout", loop_backend_timeout},
     {"loop_configure", loop_configure},
     {"walk", loop_walk},
+    {"metrics_idle_time", loop_metrics_idle_time},
+    {"loop_close", loop_close},
     {NULL, NULL},
 };
 

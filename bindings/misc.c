@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lh_bind.h"
 
@@ -97,7 +98,7 @@ static int misc_random(lua_State* L) {
   random_req_t* r;
   int status;
   luaL_argcheck(L, len >= 0 && len <= 0x7fffffff, 1, "out of range");
-  if (cb_idx == 3 && !lua_isnoneornil(L, 2))
+  if (cb_idx == 3 && !lua_isnoneornil(L, 2) && !lua_istable(L, 2))
     flags = (unsigned)luaL_checkinteger(L, 2);
   if (lua_isnoneornil(L, cb_idx)) {
     luaL_Buffer b;
@@ -183,6 +184,21 @@ static int misc_kill(lua_State* L) {
   return lh_result(L, uv_kill(pid, signum));
 }
 
+/* clock_gettime("monotonic" | "realtime") -> { sec, nsec } */
+static int misc_clock_gettime(lua_State* L) {
+  static const char* const clocks[] = {"monotonic", "realtime", NULL};
+  int which = luaL_checkoption(L, 1, NULL, clocks);
+  struct timespec ts;
+  if (clock_gettime(which == 0 ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts) < 0)
+    return lh_error(L, UV_EINVAL);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, ts.tv_sec);
+  lua_setfield(L, -2, "sec");
+  lua_pushinteger(L, ts.tv_nsec);
+  lua_setfield(L, -2, "nsec");
+  return 1;
+}
+
 static const luaL_Reg misc_functions[] = {
     {"version", misc_version},
     {"version_string", misc_version_string},
@@ -199,6 +215,7 @@ static const luaL_Reg misc_functions[] = {
     {"available_parallelism", misc_available_parallelism},
     {"gettimeofday", misc_gettimeofday},
     {"kill", misc_kill},
+    {"clock_gettime", misc_clock_gettime},
     {NULL, NULL},
 };
 

@@ -2,7 +2,9 @@
  * figures (CPUs, memory, load, uptime, resource usage, interfaces). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lh_bind.h"
 
@@ -50,7 +52,7 @@ static int os_getenv(lua_State* L) {
       return luaL_error(L, "not enough memory");
   }
   r = uv_os_getenv(name, buf, &size);
-  if (r == UV_ENOBUFS && buf == stackbuf) { /* retry with the size needed */
+  if (r == UV_ENOBUFS && lua_isnoneornil(L, 2)) { /* retry, big enough */
     buf = malloc(size);
     if (buf == NULL)
       return luaL_error(L, "not enough memory");
@@ -241,7 +243,11 @@ static int sys_loadavg(lua_State* L) {
 }
 
 static void set_time(lua_State* L, const char* name, uv_timeval_t tv) {
-  lua_pushnumber(L, (lua_Number)tv.tv_sec + (lua_Number)tv.tv_usec / 1e6);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, tv.tv_sec);
+  lua_setfield(L, -2, "sec");
+  lua_pushinteger(L, tv.tv_usec);
+  lua_setfield(L, -2, "usec");
   lua_setfield(L, -2, name);
 }
 
@@ -325,6 +331,57 @@ static int sys_interface_addresses(lua_State* L) {
   return 1;
 }
 
+static int os_getuid(lua_State* L) {
+  lua_pushinteger(L, getuid());
+  return 1;
+}
+
+static int os_getgid(lua_State* L) {
+  lua_pushinteger(L, getgid());
+  return 1;
+}
+
+static int os_setuid(lua_State* L) {
+  if (setuid((uid_t)luaL_checkinteger(L, 1)) < 0)
+    return luaL_error(L, "setuid: %s", strerror(errno));
+  return 0;
+}
+
+static int os_setgid(lua_State* L) {
+  if (setgid((gid_t)luaL_checkinteger(L, 1)) < 0)
+    return luaL_error(L, "setgid: %s", strerror(errno));
+  return 0;
+}
+
+static int sys_get_available_memory(lua_State* L) {
+  uint64_t constrained = uv_get_constrained_memory();
+  uint64_t free_mem = uv_get_free_memory();
+  lua_pushinteger(
+      L, (lua_Integer)(constrained && constrained < free_mem ? constrained
+                                                             : free_mem));
+  return 1;
+}
+
+static int sys_if_indextoname(lua_State* L) {
+  char name[UV_IF_NAMESIZE];
+  size_t size = sizeof(name);
+  int r = uv_if_indextoname((unsigned)luaL_checkinteger(L, 1), name, &size);
+  if (r < 0)
+    return lh_error(L, r);
+  lua_pushlstring(L, name, size);
+  return 1;
+}
+
+static int sys_if_indextoiid(lua_State* L) {
+  char name[UV_IF_NAMESIZE];
+  size_t size = sizeof(name);
+  int r = uv_if_indextoiid((unsigned)luaL_checkinteger(L, 1), name, &size);
+  if (r < 0)
+    return lh_error(L, r);
+  lua_pushlstring(L, name, size);
+  return 1;
+}
+
 static const luaL_Reg os_functions[] = {
     {"os_homedir", os_homedir},
     {"os_tmpdir", os_tmpdir},
@@ -349,6 +406,13 @@ static const luaL_Reg os_functions[] = {
     {"loadavg", sys_loadavg},
     {"getrusage", sys_getrusage},
     {"interface_addresses", sys_interface_addresses},
+    {"if_indextoname", sys_if_indextoname},
+    {"if_indextoiid", sys_if_indextoiid},
+    {"get_available_memory", sys_get_available_memory},
+    {"getuid", os_getuid},
+    {"getgid", os_getgid},
+    {"setuid", os_setuid},
+    {"setgid", os_setgid},
     {NULL, NULL},
 };
 

@@ -135,8 +135,8 @@ end
 function process.cpuUsage()
   local usage = uv.getrusage()
   return {
-    user = math.floor(usage.utime * 1e6),
-    system = math.floor(usage.stime * 1e6),
+    user = usage.utime.sec * 1000000 + usage.utime.usec,
+    system = usage.stime.sec * 1000000 + usage.stime.usec,
   }
 end
 
