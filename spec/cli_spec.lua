@@ -270,3 +270,64 @@ sys.exit(p.returncode if p.returncode >= 0 else 128 - p.returncode)
     assert.are.equal('got\tSIGINT\n', r.stdout)
   end)
 end)
+
+describe('the prompt', function()
+  it('runs with -i over piped stdin: values, multi-line chunks, errors, waits', function()
+    local r = luvhost('-i', table.concat({
+      'x = 20 + 1',
+      'x * 2',
+      'function twice(a)',
+      '  return a * 2',
+      'end',
+      'twice(x)',
+      'error("oops")',
+      'require("timers").sleep(20)',
+      '"after", 1, { a = 1 }',
+      '',
+    }, '\n'))
+    assert.are.equal(0, r.code)
+    assert.matches('^Lua 5%.4', r.stdout)
+    assert.matches('\n> > 42\n> >> >> > 42\n> > > "after"\t1\t{ a = 1 }\n> \n$',
+      r.stdout)
+    assert.matches('stdin:1: oops\nstack traceback:', r.stderr)
+    assert.not_matches('repl%.lua', r.stderr)
+  end)
+
+  it('keeps the loop running while it waits for input', function()
+    local r = luvhost([[-e "setTimeout(function() print('timer fired') end, 10)" -i]])
+    assert.matches('timer fired', r.stdout)
+  end)
+
+  it('opens on a terminal when there is no script', function()
+    local script = [==[
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]])
+def read_until(token, timeout=5):
+    out = b''
+    end = time.time() + timeout
+    while token not in out and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return out
+out = read_until(b'> ')
+os.write(fd, b'6 * 7\n')
+out += read_until(b'42')
+os.write(fd, b'\x04')
+out += read_until(b'never', 1)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+sys.exit(os.WEXITSTATUS(status))
+]==]
+    local path = helper.write_file(dir .. '/drive_tty.py', script)
+    local r = helper.exec('python3 ' .. quote(path) .. ' ' .. quote(helper.luvhost))
+    assert.are.equal(0, r.code)
+    assert.matches('Lua 5%.4', r.stdout)
+    assert.matches('42', r.stdout)
+  end)
+end)
