@@ -6,8 +6,7 @@ local helper = require('spec.helper')
 local quote = helper.quote
 
 local function luvhost(args, input, env)
-  return helper.exec((env or '') .. ' ' .. quote(helper.luvhost) .. ' ' ..
-    args, input)
+  return helper.luvhost_exec(args, input, env)
 end
 
 local function lua(args, input, env)

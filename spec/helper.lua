@@ -12,6 +12,8 @@ local uv = require('uv')
 local M = {}
 
 M.luvhost = os.getenv('LUVHOST') or uv.exepath()
+-- `make valgrind` runs child luvhost processes under memcheck too.
+M.wrapper = os.getenv('LUVHOST_WRAPPER') or ''
 
 -- run(body [, opts]): runs body in a coroutine on the loop until it
 -- returns, then checks that no handle is left open. opts.timeout (ms,
@@ -125,8 +127,14 @@ end
 
 -- luvhost(args [, input]): runs the luvhost under test; args is a string
 -- of shell words.
-function M.luvhost_exec(args, input)
-  return M.exec(M.quote(M.luvhost) .. ' ' .. args, input)
+function M.luvhost_exec(args, input, env)
+  return M.exec(M.command(args, env), input)
+end
+
+-- The shell command that runs the luvhost under test with args.
+function M.command(args, env)
+  return (env and env .. ' ' or '') .. M.wrapper .. ' ' ..
+    M.quote(M.luvhost) .. ' ' .. args
 end
 
 -- A fresh temporary directory, removed by the returned function.
