@@ -1,7 +1,9 @@
 /* require() for the built-in modules. The searcher sits right after
  * package.preload, so built-ins win over same-named modules on package.path,
  * as Node's core modules do. 'internal.*' modules answer only to built-in
- * code (and to specs run with --expose-internals). */
+ * code (and to specs run with --expose-internals): the searcher refuses
+ * other callers, and once loaded they live in a private table that
+ * package.loaded shows to built-in callers only. */
 #include <lauxlib.h>
 #include <string.h>
 
@@ -15,12 +17,44 @@ static const lh_c_module_t host_modules[] = {
     {NULL, NULL},
 };
 
-static int caller_is_builtin(lua_State* L) {
+static char internal_loaded_key;
+
+static int is_internal(const char* name) {
+  return strncmp(name, "internal.", 9) == 0;
+}
+
+/* Called from require: level 0 is us (a searcher or a package.loaded
+ * metamethod), 1 is require, 2 the code that called require. */
+static int caller_may_see_internals(lua_State* L) {
   lua_Debug ar;
-  /* level 0: this searcher, 1: require, 2: the code that called require */
+  if (lh_runtime(L)->expose_internals)
+    return 1;
   if (!lua_getstack(L, 2, &ar) || !lua_getinfo(L, "S", &ar))
     return 0;
   return strncmp(ar.source, BUILTIN_PREFIX, sizeof(BUILTIN_PREFIX) - 1) == 0;
+}
+
+/* package.loaded's __index: loaded internal modules, for built-ins. */
+static int loaded_index(lua_State* L) {
+  if (lua_type(L, 2) != LUA_TSTRING || !is_internal(lua_tostring(L, 2)) ||
+      !caller_may_see_internals(L))
+    return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_loaded_key);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+/* package.loaded's __newindex: internal modules go to the private table. */
+static int loaded_newindex(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TSTRING && is_internal(lua_tostring(L, 2)))
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_loaded_key);
+  else
+    lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
 }
 
 static lua_CFunction find_c(const lh_c_module_t* list, const char* name) {
@@ -34,8 +68,7 @@ static int searcher(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   const lh_lua_module_t* m;
   lua_CFunction open;
-  if (strncmp(name, "internal.", 9) == 0 && !caller_is_builtin(L) &&
-      !lh_runtime(L)->expose_internals) {
+  if (is_internal(name) && !caller_may_see_internals(L)) {
     lua_pushfstring(L, "no builtin module '%s' (internal)", name);
     return 1;
   }
@@ -71,5 +104,15 @@ void lh_loader_init(lua_State* L) {
   }
   lua_pushcfunction(L, searcher);
   lua_rawseti(L, -2, 2);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_loaded_key);
+  lua_getfield(L, -1, "loaded");
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, loaded_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, loaded_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
   lua_pop(L, 2);
 }

@@ -1,45 +1,7 @@
 -- Specs for lib/lua/json.lua. Pure Lua + lua-cjson: no luvhost binary needed.
 
--- Loads a fresh copy of a module through the searchers require uses (so
--- embedded modules work too), with its global writes recorded: a main chunk's
--- first upvalue is its _ENV. Falls back to comparing _G keys.
-local function globalsCreatedBy(name)
-  local created = {}
-  for _, searcher in ipairs(package.searchers) do
-    local loader, extra = searcher(name)
-    if type(loader) == 'function' then
-      local _, env = debug.getupvalue(loader, 1)
-      if rawequal(env, _G) then
-        debug.setupvalue(loader, 1, setmetatable({}, {
-          __index = _G,
-          __newindex = function(_, key)
-            created[#created + 1] = tostring(key)
-          end,
-        }))
-        return created, loader(name, extra)
-      end
-      local before = {}
-      for k in pairs(_G) do
-        before[k] = true
-      end
-      local mod = loader(name, extra)
-      for k in pairs(_G) do
-        if not before[k] then
-          created[#created + 1] = tostring(k)
-        end
-      end
-      return created, mod
-    end
-  end
-  error('module not found: ' .. name)
-end
 
 describe('json module', function()
-  it('creates no globals when loaded', function()
-    local created, mod = globalsCreatedBy('json')
-    assert.same({}, created)
-    assert.is_function(mod.encode)
-  end)
 
   it("does not change the settings of the shared 'cjson' module", function()
     local cjson = require('cjson')

@@ -33,22 +33,6 @@ describe('path', function()
     assert.equal(path, path.posix.posix)
   end)
 
-  it('creates no globals when loaded', function()
-    local before = {}
-    for k in next, _G do before[k] = true end
-    local saved = package.loaded.path
-    package.loaded.path = nil
-    local ok, fresh = pcall(require, 'path')
-    package.loaded.path = saved
-    assert.is_true(ok, fresh)
-    assert.equal('function', type(fresh.join))
-    local added = {}
-    for k in next, _G do
-      if not before[k] then added[#added + 1] = tostring(k) end
-    end
-    assert.same({}, added)
-  end)
-
   describe('normalize', function()
     local cases = {
       { "", "." },

@@ -37,22 +37,6 @@ local function captureStderr(fn)
 end
 
 describe('util', function()
-  it('creates no globals when loaded', function()
-    local before = {}
-    for k in next, _G do before[k] = true end
-    local saved = package.loaded.util
-    package.loaded.util = nil
-    local ok, fresh = pcall(require, 'util')
-    package.loaded.util = saved
-    assert.is_true(ok, fresh)
-    assert.equal('function', type(fresh.inspect))
-    local added = {}
-    for k in next, _G do
-      if not before[k] then added[#added + 1] = tostring(k) end
-    end
-    assert.same({}, added)
-  end)
-
   describe('inspect', function()
     it('prints nil and booleans', function()
       assert.equal('nil', inspect(nil))
