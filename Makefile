@@ -35,8 +35,8 @@ LUA_SRC      := $(shell find lib/lua -name '*.lua' | LC_ALL=C sort)
 OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
-.PHONY: all deps test run sanitize valgrind install uninstall clean format \
-        lint check-format
+.PHONY: all deps test run sanitize valgrind gc-stress install uninstall clean \
+        format lint check-format
 
 all: $(BIN)
 
@@ -85,6 +85,10 @@ valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=build/valgrind \
 	  BIN=build/valgrind/luvhost OPT="-O0 -g" build/valgrind/luvhost
 	@LUVHOST_VALGRIND=1 scripts/run-specs build/valgrind/luvhost
+
+# The specs with a full garbage collection after every callback.
+gc-stress: all
+	@LUVHOST_GC_STRESS=1 scripts/run-specs ./$(BIN)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
