@@ -43,7 +43,8 @@ static void free_handle(lh_handle_t* h) {
   free(h);
 }
 
-static void close_cb(uv_handle_t* uvh) {
+/* Every handle's close callback: the Lua one, then the release. */
+void lh_handle_closed(uv_handle_t* uvh) {
   lh_handle_t* h = uvh->data;
   if (h->udata != NULL) {
     lh_runtime_t* rt = h->rt;
@@ -177,7 +178,7 @@ static int is_ours(uv_handle_t* uvh) {
 static void close_walk_cb(uv_handle_t* uvh, void* arg) {
   (void)arg;
   if (is_ours(uvh) && !uv_is_closing(uvh))
-    uv_close(uvh, close_cb);
+    uv_close(uvh, lh_handle_closed);
 }
 
 /* Teardown: closes every handle the bindings made; no Lua runs. */
@@ -194,7 +195,7 @@ static int handle_gc(lua_State* L) {
     *ud = NULL;
     h->udata = NULL;
     if (!uv_is_closing(lh_uv(h)))
-      uv_close(lh_uv(h), close_cb);
+      uv_close(lh_uv(h), lh_handle_closed);
   }
   return 0;
 }
@@ -219,7 +220,7 @@ static int handle_close(lua_State* L) {
     return luaL_error(L, "handle %p is already closing", lua_touserdata(L, 1));
   if (!lua_isnoneornil(L, 2))
     lh_set_callback(L, h, LH_CB_CLOSE, 2);
-  uv_close(lh_uv(h), close_cb);
+  uv_close(lh_uv(h), lh_handle_closed);
   if (tag == UV_SIGNAL)
     lh_signals_rearm();
   return 0;
@@ -336,6 +337,14 @@ void lh_new_handle_type(lua_State* L, uv_handle_type type, const char* name,
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &mt_keys[type]);
+}
+
+/* Adds methods to a handle type's metatable (e.g. stream methods). */
+void lh_add_methods(lua_State* L, uv_handle_type type, const luaL_Reg* m) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_keys[type]);
+  lua_getfield(L, -1, "__index");
+  luaL_setfuncs(L, m, 0);
+  lua_pop(L, 2);
 }
 
 void lh_open_handle(lua_State* L) {

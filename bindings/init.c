@@ -23,6 +23,13 @@ int luaopen_uv(lua_State* L) {
   lh_open_misc(L);
   lh_open_os(L);
   lh_open_constants(L);
+  lh_open_req(L);
+  lh_open_stream(L);
+  lh_open_tcp(L);
+  lh_open_pipe(L);
+  lh_open_tty(L);
+  lh_open_udp(L);
+  lh_open_dns(L);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &uv_table_key);
   return 1;

@@ -39,6 +39,44 @@ typedef struct lh_handle_s {
    _Alignof(max_align_t))
 #define lh_uv(h) ((uv_handle_t*)((char*)(h) + LH_HANDLE_OFFSET))
 
+/* A request (write, connect, shutdown, getaddrinfo, ...) is a userdata:
+ * lh_req_t followed by the uv request. It is pinned from the start of the
+ * operation until its callback, so Lua may drop it meanwhile. */
+typedef struct lh_req_s {
+  lh_runtime_t* rt;
+  int self_ref; /* pins the userdata until the callback */
+  int cb_ref;   /* the Lua callback, or LUA_NOREF */
+  int data_ref; /* what libuv points into (write buffers), or LUA_NOREF */
+  int active;   /* between the start and the callback */
+} lh_req_t;
+
+#define LH_REQ_OFFSET                                                \
+  ((sizeof(lh_req_t) + _Alignof(max_align_t) - 1) /                  \
+   _Alignof(max_align_t) * _Alignof(max_align_t))
+#define lh_ureq(r) ((void*)((char*)(r) + LH_REQ_OFFSET))
+#define lh_req_of(ureq) ((lh_req_t*)((char*)(ureq) - LH_REQ_OFFSET))
+
+/* req.c */
+void* lh_req_new(lua_State* L, uv_req_type type, size_t extra, int cb_idx);
+lua_State* lh_req_callback(lh_req_t* r);
+void lh_req_done(lh_req_t* r);
+void lh_open_req(lua_State* L);
+
+/* sockaddr.c */
+int lh_parse_addr(lua_State* L, int host_idx, int port_idx,
+                  struct sockaddr_storage* out);
+void lh_push_sockaddr(lua_State* L, const struct sockaddr* addr);
+int lh_check_family(lua_State* L, int idx);
+const char* lh_family_name(int family);
+
+/* stream.c */
+lh_handle_t* lh_check_stream(lua_State* L, int idx);
+void lh_add_methods(lua_State* L, uv_handle_type type, const luaL_Reg* m);
+extern const luaL_Reg lh_stream_methods[];
+void lh_read_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+int lh_check_bufs(lua_State* L, int idx, uv_buf_t* small, int nsmall,
+                  uv_buf_t** bufs, size_t* total);
+
 /* errors.c */
 int lh_error(lua_State* L, int status);
 int lh_result(lua_State* L, int status); /* 0 pushes 0; else the triple */
@@ -55,6 +93,7 @@ void lh_set_callback(lua_State* L, lh_handle_t* h, int slot, int idx);
 void lh_clear_callback(lh_handle_t* h, int slot);
 lua_State* lh_callback_begin(lh_handle_t* h, int slot);
 void lh_handle_close_all(uv_loop_t* loop);
+void lh_handle_closed(uv_handle_t* uvh);
 int lh_is_callable(lua_State* L, int idx);
 void lh_check_callable(lua_State* L, int idx);
 void lh_open_handle(lua_State* L);
@@ -80,6 +119,12 @@ void lh_open_signal(lua_State* L);
 void lh_open_misc(lua_State* L);
 void lh_open_os(lua_State* L);
 void lh_open_constants(lua_State* L);
+void lh_open_stream(lua_State* L);
+void lh_open_tcp(lua_State* L);
+void lh_open_pipe(lua_State* L);
+void lh_open_tty(lua_State* L);
+void lh_open_udp(lua_State* L);
+void lh_open_dns(lua_State* L);
 
 int luaopen_uv(lua_State* L);
 int luaopen_internal_uv(lua_State* L);
