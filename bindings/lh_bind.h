@@ -50,11 +50,11 @@ typedef struct lh_req_s {
   int active;   /* between the start and the callback */
 } lh_req_t;
 
-#define LH_REQ_OFFSET                                                \
-  ((sizeof(lh_req_t) + _Alignof(max_align_t) - 1) /                  \
-   _Alignof(max_align_t) * _Alignof(max_align_t))
+#define LH_REQ_OFFSET                                                       \
+  ((sizeof(lh_req_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * \
+   _Alignof(max_align_t))
 #define lh_ureq(r) ((void*)((char*)(r) + LH_REQ_OFFSET))
-#define lh_req_of(ureq) ((lh_req_t*)((char*)(ureq) - LH_REQ_OFFSET))
+#define lh_req_of(ureq) ((lh_req_t*)((char*)(ureq)-LH_REQ_OFFSET))
 
 /* req.c */
 void* lh_req_new(lua_State* L, uv_req_type type, size_t extra, int cb_idx);

@@ -37,9 +37,11 @@ void* lh_req_new(lua_State* L, uv_req_type type, size_t extra, int cb_idx) {
  * or NULL when there is none (or the runtime is exiting). */
 lua_State* lh_req_callback(lh_req_t* r) {
   lua_State* co;
-  if (r->cb_ref == LUA_NOREF) return NULL;
+  if (r->cb_ref == LUA_NOREF)
+    return NULL;
   co = lh_cb_begin(r->rt);
-  if (co != NULL) lua_rawgeti(co, LUA_REGISTRYINDEX, r->cb_ref);
+  if (co != NULL)
+    lua_rawgeti(co, LUA_REGISTRYINDEX, r->cb_ref);
   return co;
 }
 
@@ -59,7 +61,8 @@ static lh_req_t* check_req(lua_State* L, int idx) {
 
 static int req_cancel(lua_State* L) {
   lh_req_t* r = check_req(L, 1);
-  if (!r->active) return lh_error(L, UV_EBUSY);
+  if (!r->active)
+    return lh_error(L, UV_EBUSY);
   return lh_result(L, uv_cancel(lh_ureq(r)));
 }
 

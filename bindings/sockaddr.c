@@ -7,20 +7,25 @@
 
 const char* lh_family_name(int family) {
   switch (family) {
-    case AF_INET: return "inet";
-    case AF_INET6: return "inet6";
-    case AF_UNIX: return "unix";
-    case AF_UNSPEC: return "unspec";
-    default: return NULL;
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_UNIX:
+      return "unix";
+    case AF_UNSPEC:
+      return "unspec";
+    default:
+      return NULL;
   }
 }
 
 /* A family from a name ("inet", "inet6", "unix", "unspec") or a number. */
 int lh_check_family(lua_State* L, int idx) {
-  static const char* const names[] = {"unspec", "inet", "inet6", "unix",
-                                      NULL};
+  static const char* const names[] = {"unspec", "inet", "inet6", "unix", NULL};
   static const int values[] = {AF_UNSPEC, AF_INET, AF_INET6, AF_UNIX};
-  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    return (int)lua_tointeger(L, idx);
   return values[luaL_checkoption(L, idx, NULL, names)];
 }
 
@@ -32,8 +37,10 @@ int lh_parse_addr(lua_State* L, int host_idx, int port_idx,
   lua_Integer port = luaL_checkinteger(L, port_idx);
   luaL_argcheck(L, port >= 0 && port <= 65535, port_idx, "port out of range");
   memset(out, 0, sizeof(*out));
-  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in*)out) == 0) return 0;
-  if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6*)out) == 0) return 0;
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in*)out) == 0)
+    return 0;
+  if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6*)out) == 0)
+    return 0;
   return UV_EINVAL;
 }
 

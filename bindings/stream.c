@@ -15,13 +15,13 @@ static char read_buf[READ_BUF_SIZE];
 lh_handle_t* lh_check_stream(lua_State* L, int idx) {
   lh_handle_t* h = lh_opt_handle(L, idx);
   uv_handle_type t;
-  if (h == NULL) luaL_error(L, "attempt to use a closed stream handle");
+  if (h == NULL)
+    luaL_error(L, "attempt to use a closed stream handle");
   t = lh_uv(h)->type;
   if (t != UV_TCP && t != UV_NAMED_PIPE && t != UV_TTY)
     luaL_typeerror(L, idx, "uv_stream");
   if (uv_is_closing(lh_uv(h)))
-    luaL_error(L, "attempt to use a closing %s handle",
-               uv_handle_type_name(t));
+    luaL_error(L, "attempt to use a closing %s handle", uv_handle_type_name(t));
   return h;
 }
 
@@ -54,13 +54,15 @@ int lh_check_bufs(lua_State* L, int idx, uv_buf_t* small, int nsmall,
                    "string or array of strings");
   n = (int)lua_rawlen(L, idx);
   *bufs = n <= nsmall ? small : malloc(sizeof(uv_buf_t) * (size_t)n);
-  if (*bufs == NULL) luaL_error(L, "not enough memory");
+  if (*bufs == NULL)
+    luaL_error(L, "not enough memory");
   for (i = 0; i < n; i++) {
     const char* s;
     lua_rawgeti(L, idx, i + 1);
     s = lua_tolstring(L, -1, &len);
     if (s == NULL || lua_type(L, -1) != LUA_TSTRING) {
-      if (*bufs != small) free(*bufs);
+      if (*bufs != small)
+        free(*bufs);
       luaL_argerror(L, idx, "array holds a value that is not a string");
     }
     (*bufs)[i] = uv_buf_init((char*)s, (unsigned)len);
@@ -90,9 +92,11 @@ static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   lh_handle_t* h = s->data;
   lua_State* co;
   int nargs = 0;
-  if (nread == 0) return; /* EAGAIN */
+  if (nread == 0)
+    return; /* EAGAIN */
   co = lh_callback_begin(h, LH_CB_EVENT);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   if (nread > 0) {
     lua_pushnil(co);
     lua_pushlstring(co, buf->base, (size_t)nread);
@@ -109,7 +113,8 @@ static int stream_read_start(lua_State* L) {
   int r;
   lh_set_callback(L, h, LH_CB_EVENT, 2);
   r = uv_read_start(stream_of(h), lh_read_alloc, read_cb);
-  if (r == UV_EALREADY) r = 0; /* new callback, same reading */
+  if (r == UV_EALREADY)
+    r = 0; /* new callback, same reading */
   return lh_result(L, r);
 }
 
@@ -121,7 +126,8 @@ static void write_cb(uv_write_t* w, int status) {
   lh_req_t* r = lh_req_of(w);
   lua_State* co = lh_req_callback(r);
   lh_req_done(r);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   lh_push_errname(co, status);
   lh_cb_run(r->rt, co, 1);
 }
@@ -136,13 +142,16 @@ static int do_write(lua_State* L, int send_idx) {
   uv_stream_t* send = NULL;
   uv_write_t* w;
   int r;
-  if (send_idx) send = stream_of(lh_check_stream(L, send_idx));
-  if (lua_isnoneornil(L, cb_idx)) cb_idx = 0;
+  if (send_idx)
+    send = stream_of(lh_check_stream(L, send_idx));
+  if (lua_isnoneornil(L, cb_idx))
+    cb_idx = 0;
   w = lh_req_new(L, UV_WRITE, 0, cb_idx);
   lh_req_of(w)->data_ref = pin_data(L, 2);
   r = send ? uv_write2(w, stream_of(h), bufs, (unsigned)n, send, write_cb)
            : uv_write(w, stream_of(h), bufs, (unsigned)n, write_cb);
-  if (bufs != small) free(bufs);
+  if (bufs != small)
+    free(bufs);
   if (r < 0) {
     lh_req_done(lh_req_of(w));
     return lh_error(L, r);
@@ -168,7 +177,8 @@ static int stream_try_write(lua_State* L) {
   size_t total;
   int n = lh_check_bufs(L, 2, small, SMALL_BUFS, &bufs, &total);
   int r = uv_try_write(stream_of(h), bufs, (unsigned)n);
-  if (bufs != small) free(bufs);
+  if (bufs != small)
+    free(bufs);
   return lh_result(L, r);
 }
 
@@ -180,7 +190,8 @@ static int stream_try_write2(lua_State* L) {
   int n = lh_check_bufs(L, 2, small, SMALL_BUFS, &bufs, &total);
   uv_stream_t* send = stream_of(lh_check_stream(L, 3));
   int r = uv_try_write2(stream_of(h), bufs, (unsigned)n, send);
-  if (bufs != small) free(bufs);
+  if (bufs != small)
+    free(bufs);
   return lh_result(L, r);
 }
 
@@ -188,7 +199,8 @@ static void shutdown_cb(uv_shutdown_t* req, int status) {
   lh_req_t* r = lh_req_of(req);
   lua_State* co = lh_req_callback(r);
   lh_req_done(r);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   lh_push_errname(co, status);
   lh_cb_run(r->rt, co, 1);
 }
@@ -210,7 +222,8 @@ static int stream_shutdown(lua_State* L) {
 static void connection_cb(uv_stream_t* server, int status) {
   lh_handle_t* h = server->data;
   lua_State* co = lh_callback_begin(h, LH_CB_EXTRA);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   lh_push_errname(co, status);
   lh_cb_run(h->rt, co, 1);
 }
@@ -242,14 +255,13 @@ static int stream_is_writable(lua_State* L) {
 static int stream_set_blocking(lua_State* L) {
   lh_handle_t* h = lh_check_stream(L, 1);
   luaL_checktype(L, 2, LUA_TBOOLEAN);
-  return lh_result(L, uv_stream_set_blocking(stream_of(h),
-                                             lua_toboolean(L, 2)));
+  return lh_result(L,
+                   uv_stream_set_blocking(stream_of(h), lua_toboolean(L, 2)));
 }
 
 static int stream_get_write_queue_size(lua_State* L) {
   lh_handle_t* h = lh_check_stream(L, 1);
-  lua_pushinteger(L,
-                  (lua_Integer)uv_stream_get_write_queue_size(stream_of(h)));
+  lua_pushinteger(L, (lua_Integer)uv_stream_get_write_queue_size(stream_of(h)));
   return 1;
 }
 

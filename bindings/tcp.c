@@ -17,7 +17,8 @@ static int tcp_new(lua_State* L) {
   unsigned flags = AF_UNSPEC;
   uv_tcp_t* t;
   int r;
-  if (!lua_isnoneornil(L, 1)) flags = (unsigned)lh_check_family(L, 1);
+  if (!lua_isnoneornil(L, 1))
+    flags = (unsigned)lh_check_family(L, 1);
   t = lh_handle_new(L, UV_TCP);
   r = uv_tcp_init_ex(lh_runtime(L)->loop, t, flags);
   if (r < 0) {
@@ -43,7 +44,8 @@ static int tcp_keepalive(lua_State* L) {
   uv_tcp_t* t = check_tcp(L, 1);
   unsigned delay = 0;
   luaL_checktype(L, 2, LUA_TBOOLEAN);
-  if (lua_toboolean(L, 2)) delay = (unsigned)luaL_checkinteger(L, 3);
+  if (lua_toboolean(L, 2))
+    delay = (unsigned)luaL_checkinteger(L, 3);
   return lh_result(L, uv_tcp_keepalive(t, lua_toboolean(L, 2), delay));
 }
 
@@ -55,7 +57,8 @@ static int tcp_simultaneous_accepts(lua_State* L) {
 
 static int flag(lua_State* L, int idx, const char* name) {
   int set;
-  if (lua_isnoneornil(L, idx)) return 0;
+  if (lua_isnoneornil(L, idx))
+    return 0;
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_getfield(L, idx, name);
   set = lua_toboolean(L, -1);
@@ -71,7 +74,8 @@ static int set_reuseport(uv_tcp_t* t, int family) {
   if (uv_fileno((uv_handle_t*)t, &fd) != 0) {
     int r;
     fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return uv_translate_sys_error(errno);
+    if (fd < 0)
+      return uv_translate_sys_error(errno);
     r = uv_tcp_open(t, fd);
     if (r < 0) {
       close(fd);
@@ -89,11 +93,14 @@ static int tcp_bind(lua_State* L) {
   struct sockaddr_storage addr;
   unsigned flags = 0;
   int r = lh_parse_addr(L, 2, 3, &addr);
-  if (r < 0) return lh_error(L, r);
-  if (flag(L, 4, "ipv6only")) flags |= UV_TCP_IPV6ONLY;
+  if (r < 0)
+    return lh_error(L, r);
+  if (flag(L, 4, "ipv6only"))
+    flags |= UV_TCP_IPV6ONLY;
   if (flag(L, 4, "reuseport")) {
     r = set_reuseport(t, addr.ss_family);
-    if (r < 0) return lh_error(L, r);
+    if (r < 0)
+      return lh_error(L, r);
   }
   return lh_result(L, uv_tcp_bind(t, (struct sockaddr*)&addr, flags));
 }
@@ -105,7 +112,8 @@ static int push_name(lua_State* L, name_fn fn) {
   struct sockaddr_storage addr;
   int len = sizeof(addr);
   int r = fn(t, (struct sockaddr*)&addr, &len);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lh_push_sockaddr(L, (struct sockaddr*)&addr);
   return 1;
 }
@@ -122,7 +130,8 @@ static void connect_cb(uv_connect_t* req, int status) {
   lh_req_t* r = lh_req_of(req);
   lua_State* co = lh_req_callback(r);
   lh_req_done(r);
-  if (co == NULL) return;
+  if (co == NULL)
+    return;
   lh_push_errname(co, status);
   lh_cb_run(r->rt, co, 1);
 }
@@ -133,7 +142,8 @@ static int tcp_connect(lua_State* L) {
   struct sockaddr_storage addr;
   uv_connect_t* req;
   int r = lh_parse_addr(L, 2, 3, &addr);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   req = lh_req_new(L, UV_CONNECT, 0, 4);
   r = uv_tcp_connect(req, t, (struct sockaddr*)&addr, connect_cb);
   if (r < 0) {
@@ -153,18 +163,21 @@ static int tcp_write_queue_size(lua_State* L) {
 static int tcp_close_reset(lua_State* L) {
   lh_handle_t* h = lh_check_handle(L, 1, UV_TCP);
   int r;
-  if (!lua_isnoneornil(L, 2)) lh_set_callback(L, h, LH_CB_CLOSE, 2);
+  if (!lua_isnoneornil(L, 2))
+    lh_set_callback(L, h, LH_CB_CLOSE, 2);
   r = uv_tcp_close_reset((uv_tcp_t*)lh_uv(h), lh_handle_closed);
   return lh_result(L, r);
 }
 
 static int socktype(lua_State* L, int idx) {
-  static const char* const names[] = {"stream", "dgram", "raw", "rdm",
-                                      "seqpacket", NULL};
+  static const char* const names[] = {"stream", "dgram",     "raw",
+                                      "rdm",    "seqpacket", NULL};
   static const int values[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM,
                                SOCK_SEQPACKET};
-  if (lua_isnoneornil(L, idx)) return SOCK_STREAM;
-  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  if (lua_isnoneornil(L, idx))
+    return SOCK_STREAM;
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    return (int)lua_tointeger(L, idx);
   return values[luaL_checkoption(L, idx, NULL, names)];
 }
 
@@ -176,7 +189,8 @@ static int tcp_socketpair(lua_State* L) {
   int flags1 = flag(L, 4, "nonblock") ? UV_NONBLOCK_PIPE : 0;
   uv_os_sock_t fds[2];
   int r = uv_socketpair(type, protocol, fds, flags0, flags1);
-  if (r < 0) return lh_error(L, r);
+  if (r < 0)
+    return lh_error(L, r);
   lua_createtable(L, 2, 0);
   lua_pushinteger(L, fds[0]);
   lua_rawseti(L, -2, 1);

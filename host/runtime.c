@@ -108,6 +108,7 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
   lh_runtime_emit_exit(rt);
   fflush(stdout);
   fflush(stderr);
+  uv_tty_reset_mode();
   if (close) {
     if (rt->loop_depth == 0) {
       lh_runtime_close(rt);
@@ -131,6 +132,7 @@ static void close_stray(uv_handle_t* handle, void* arg) {
 
 void lh_runtime_close(lh_runtime_t* rt) {
   rt->exiting = 1;
+  uv_tty_reset_mode(); /* a script that set raw mode leaves a sane terminal */
   if (rt->close_all)
     rt->close_all(rt->loop);
   uv_walk(rt->loop, close_stray, NULL);
