@@ -175,7 +175,9 @@ int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
     lua_settop(co, 0);
     pool_put(rt, co, ref);
   }
-  if (rt->tick_pending)
+  /* Ticks run when the outermost call returns to the loop, not after a
+   * nested one (binding.spawn from Lua code). */
+  if (rt->tick_pending && prev_running == NULL)
     lh_drain_ticks(rt, from);
   if (rt->gc_stress)
     lua_gc(rt->L, LUA_GCCOLLECT);
