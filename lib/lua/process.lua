@@ -14,7 +14,21 @@ local error, getmetatable, rawget, select, setmetatable, tonumber, tostring,
 local pack, unpack = table.pack, table.unpack
 local collectgarbage = collectgarbage
 
-local process = EventEmitter.new()
+-- process.stdin/stdout/stderr are made on first use.
+local Process = EventEmitter:extend('Process')
+local STDIO = { stdin = 0, stdout = 1, stderr = 2 }
+Process.__index = function(self, key)
+  local value = Process[key]
+  if value ~= nil then return value end
+  local fd = STDIO[key]
+  if fd then
+    value = require('internal.stdio').open(fd)
+    rawset(self, key, value)
+    return value
+  end
+end
+
+local process = Process.new()
 
 -- Identity -------------------------------------------------------------------
 
