@@ -56,7 +56,18 @@ function M.run(body, opts)
 
   deadline:close()
   process:off('uncaughtException', on_uncaught)
-  uv.run('nowait') -- let close callbacks finish
+  -- Closing is asynchronous (a peer's FIN, close callbacks): let the loop
+  -- settle for up to 500 ms before counting what is left open.
+  local settle_until = uv.hrtime() + 500e6
+  repeat
+    uv.run('nowait')
+    local open = false
+    uv.walk(function(handle)
+      if not handle:is_closing() and handle:is_active() then open = true end
+    end)
+    if not open then break end
+    uv.sleep(1)
+  until uv.hrtime() > settle_until
   local leaks = {}
   uv.walk(function(handle)
     if not handle:is_closing() then
@@ -111,7 +122,7 @@ function M.exec(cmd, input)
     f:write(input)
     f:close()
   end
-  local pipe = assert(io.popen(('%s 2>%s <%s'):format(cmd, errfile, infile)))
+  local pipe = assert(io.popen(('( %s ) 2>%s <%s'):format(cmd, errfile, infile)))
   local stdout = pipe:read('a')
   local _, how, code = pipe:close()
   local stderr = slurp(errfile)

@@ -128,6 +128,13 @@ local function add(self, name, original, entry, prepend)
     self:emit('newListener', name, original)
   end
   local old = events[name]
+  if old == nil and type(entry) == 'function' then
+    -- A lone listener is stored as is: most events of most emitters have
+    -- one, and an idle server holds many emitters.
+    events[name] = entry
+    return self
+  end
+  if type(old) == 'function' then old = { old } end
   local n = old and #old or 0
   local list = {}
   if prepend then
@@ -196,6 +203,7 @@ function EventEmitter:removeListener(name, listener)
   if not list then
     return self
   end
+  if type(list) == 'function' then list = { list } end
   local n = #list
   for i = n, 1, -1 do
     local entry = list[i]
@@ -245,6 +253,7 @@ function EventEmitter:removeAllListeners(name)
     return self
   end
   local list = events[name]
+  if type(list) == 'function' then list = { list } end
   if list then
     for i = #list, 1, -1 do
       self:removeListener(name, list[i])
@@ -277,6 +286,10 @@ function EventEmitter:emit(name, ...)
     end
     return false
   end
+  if type(list) == 'function' then
+    list(...)
+    return true
+  end
   local n = #list
   if n == 1 then
     list[1](...)
@@ -293,6 +306,7 @@ end
 function EventEmitter:listenerCount(name)
   local events = self._events
   local list = events and events[name]
+  if type(list) == 'function' then return 1 end
   return list and #list or 0
 end
 
@@ -302,6 +316,7 @@ function EventEmitter:rawListeners(name)
   if not list then
     return {}
   end
+  if type(list) == 'function' then return { list } end
   return move(list, 1, #list, 1, {})
 end
 

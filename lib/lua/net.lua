@@ -4,11 +4,13 @@
 local uv = require('uv')
 local EventEmitter = require('events').EventEmitter
 local Stream = require('stream').Stream
+local lazy_fields = require('stream').lazy_fields
 local errors = require('internal.errors')
 local wait = require('internal.wait')
 local binding = require('internal.binding')
 
-local error, select, tonumber, type = error, select, tonumber, type
+local error, rawget, select, tonumber, type = error, rawget, select, tonumber,
+  type
 local co_isyieldable = coroutine.isyieldable
 local spawn = binding.spawn
 
@@ -64,13 +66,30 @@ end
 local Socket = Stream:extend('Socket')
 M.Socket = Socket
 
+-- The addresses are read from the handle when first asked for.
+local function name_field(self, key)
+  if rawget(self, '_named') or self._destroyed then return nil end
+  self._named = true
+  self:_names()
+  return rawget(self, key)
+end
+
+lazy_fields(Socket, {
+  bytesRead = function() return 0 end,
+  bytesWritten = function() return 0 end,
+  remoteAddress = name_field,
+  remotePort = name_field,
+  remoteFamily = name_field,
+  localAddress = name_field,
+  localPort = name_field,
+})
+
 -- Socket.new([opts]) makes an unconnected socket (opts.path: a Unix
 -- socket); connect() connects it. Socket.new(opts, handle) wraps an
 -- accepted handle.
 function Socket:init(opts, handle)
   if handle then
     Stream.init(self, handle, opts)
-    self:_names()
     return
   end
   Stream.init(self, opts and opts.path and uv.new_pipe(false) or uv.new_tcp(),
@@ -112,7 +131,8 @@ for _, name in ipairs({ 'read', 'write', 'shutdown', 'finish', 'resume' }) do
   local base = Stream[name]
   Socket[name] = function(self, ...)
     if self.connecting then
-      local cb = select(select('#', ...), ...)
+      local n = select('#', ...)
+      local cb = n > 0 and select(n, ...) or nil
       if type(cb) == 'function' or name == 'resume' or not co_isyieldable() then
         local args = table.pack(...)
         after_connect(self, function() base(self, table.unpack(args, 1, args.n)) end)
@@ -331,8 +351,14 @@ local function accept(self, err)
   self._connections = self._connections + 1
   if opts.noDelay then socket:setNoDelay(true) end
   if opts.keepAlive then socket:setKeepAlive(true, opts.keepAliveInitialDelay) end
-  -- Its own coroutine: a handler that waits does not hold up accepting.
-  spawn(self.emit, self, 'connection', socket)
+  -- Each listener on a coroutine of its own: a handler that waits holds
+  -- up neither accepting nor the other listeners.
+  local listeners = self._events and self._events.connection
+  if type(listeners) == 'function' then
+    spawn(listeners, socket)
+  elseif listeners then
+    for i = 1, #listeners do spawn(listeners[i], socket) end
+  end
 end
 
 -- listen(port [, host] [, backlog] [, cb]) or listen({ port, host, path,

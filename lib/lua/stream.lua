@@ -12,9 +12,10 @@ local EventEmitter = require('events').EventEmitter
 local errors = require('internal.errors')
 local wait = require('internal.wait')
 
-local error, tostring, type = error, tostring, type
-local co_isyieldable = coroutine.isyieldable
-local spawn = require('internal.binding').spawn
+local error, rawget, tostring, type = error, rawget, tostring, type
+local co_isyieldable, co_yield = coroutine.isyieldable, coroutine.yield
+local binding = require('internal.binding')
+local spawn, resume = binding.spawn, binding.resume
 
 local M = {}
 
@@ -24,6 +25,54 @@ local Stream = EventEmitter:extend('Stream')
 M.Stream = Stream
 M.HIGH_WATER_MARK = HIGH_WATER_MARK
 
+-- Fields an idle connection does not need are computed on first read:
+-- a class's __index looks up methods, then calls class._getters[key].
+-- (Memory per idle connection is what lets a server hold many.)
+function M.lazy_fields(class, getters)
+  class._getters = getters
+  class.__index = function(self, key)
+    local value = class[key]
+    if value ~= nil then return value end
+    local getter = class._getters[key]
+    if getter then return getter(self, key) end
+  end
+end
+
+local function zero() return 0 end
+
+M.lazy_fields(Stream, { bytesRead = zero, bytesWritten = zero })
+
+-- A parked reader or writer is its coroutine in self._reader/_writer; the
+-- wake carries the tag, so a stray resume from elsewhere is ignored. The
+-- field is cleared before waking: no second wake can follow.
+local READ, WRITE = {}, {}
+
+local function park(self, field, tag)
+  self[field] = coroutine.running()
+  while true do
+    local got, a, b = co_yield()
+    if got == tag then return a, b end
+  end
+end
+
+local function wake_reader(self, a, b)
+  local co = self._reader
+  if co then
+    self._reader = nil
+    resume(co, READ, a, b)
+    return true
+  end
+end
+
+local function wake_writer(self, a, b)
+  local co = self._writer
+  if co then
+    self._writer = nil
+    resume(co, WRITE, a, b)
+    return true
+  end
+end
+
 -- opts: highWaterMark (bytes), allowHalfOpen (keep writing after the peer
 -- ended; default false, as in Node).
 function Stream:init(handle, opts)
@@ -32,8 +81,6 @@ function Stream:init(handle, opts)
     self._hwm = opts.highWaterMark
     self._allowHalfOpen = opts.allowHalfOpen
   end
-  self.bytesRead = 0
-  self.bytesWritten = 0
 end
 
 local function hwm(self)
@@ -54,10 +101,8 @@ local function fail(self, err, syscall, delivered)
   if self._err or self._destroyed then return end
   local e = errors.uv(err, syscall, self._errinfo and self:_errinfo())
   self._err = e
-  local reader, writer = self._reader, self._writer
-  self._reader, self._writer = nil, nil
-  if reader then reader:wake(nil, e) delivered = true end
-  if writer then writer:wake(nil, e) delivered = true end
+  if wake_reader(self, nil, e) then delivered = true end
+  if wake_writer(self, nil, e) then delivered = true end
   if not delivered or has(self, 'error') then self:emit('error', e) end
   self:destroy()
 end
@@ -66,15 +111,23 @@ end
 
 local on_read
 
-local function start_reading(self)
-  if self._reading or self._eof or self._destroyed then return end
+-- The handle, unless it is closed or closing (the script may close the
+-- raw handle itself).
+local function live(self)
   local handle = self._handle
-  local cb = self._read_cb
-  if not cb then
-    cb = function(err, chunk) on_read(self, err, chunk) end
-    self._read_cb = cb
-  end
-  local ok, err = handle:read_start(cb)
+  if self._destroyed or handle:is_closing() then return nil end
+  return handle
+end
+
+local function start_reading(self)
+  if self._reading or self._eof then return end
+  local handle = live(self)
+  if not handle then return end
+  -- A fresh closure per start (starts are rare: reading goes on while a
+  -- reader keeps coming back) rather than one more field per stream.
+  local ok, err = handle:read_start(function(rerr, chunk)
+    on_read(self, rerr, chunk)
+  end)
   if not ok then return fail(self, err, 'read') end
   self._reading = true
 end
@@ -82,7 +135,8 @@ end
 local function stop_reading(self)
   if not self._reading then return end
   self._reading = false
-  if not self._destroyed then self._handle:read_stop() end
+  local handle = live(self)
+  if handle then handle:read_stop() end
 end
 
 local function touch(self)
@@ -105,9 +159,7 @@ on_read = function(self, err, chunk)
   if chunk == nil then -- the peer ended its side
     stop_reading(self)
     self._eof = true
-    local reader = self._reader
-    self._reader = nil
-    if reader then reader:wake(nil) end
+    wake_reader(self, nil)
     self:emit('end')
     if self._shut and not self._writer then
       self:destroy()
@@ -116,14 +168,12 @@ on_read = function(self, err, chunk)
     end
     return
   end
-  self.bytesRead = self.bytesRead + #chunk
+  self.bytesRead = (rawget(self, 'bytesRead') or 0) + #chunk
   touch(self)
   local flowing = self._flowing
   if flowing then self:emit('data', chunk) end
-  local reader = self._reader
-  if reader then
-    self._reader = nil
-    reader:wake(chunk)
+  if self._reader then
+    wake_reader(self, chunk)
   elseif not flowing then
     local queue = self._queue
     if not queue then
@@ -132,8 +182,18 @@ on_read = function(self, err, chunk)
     end
     queue[#queue + 1] = chunk
   end
-  -- Pull: keep reading only while someone still waits or listens.
-  if not self._reader and not self._flowing then stop_reading(self) end
+  -- Pull: keep reading only while someone still waits or listens, or,
+  -- after our side ended, to see the peer end (what nobody asks for
+  -- past the high-water mark is dropped then).
+  if not self._reader and not self._flowing then
+    if not self._shut then
+      stop_reading(self)
+    else
+      local queue, size = self._queue, 0
+      for i = 1, queue and #queue or 0 do size = size + #queue[i] end
+      if size > hwm(self) then table.remove(queue, 1) end
+    end
+  end
 end
 
 local function take_queued(self)
@@ -152,12 +212,9 @@ local function read_wait(self)
   if self._err then return nil, self._err end
   if self._destroyed then return nil, 'closed' end
   if self._reader then return nil, 'socket busy reading' end
-  local w = wait.waiter('read', 3)
-  self._reader = w
+  wait.current('read', 3)
   start_reading(self)
-  local data, err = w:wait()
-  if self._reader == w then self._reader = nil end
-  return data, err
+  return park(self, '_reader', READ)
 end
 
 -- read([cb]) -> chunk | nil at the end | nil, err: the next chunk of data.
@@ -218,10 +275,8 @@ local function on_written(self, err, cb)
   if self._destroyed then return end
   touch(self)
   if self._handle:get_write_queue_size() <= hwm(self) then
-    local writer = self._writer
-    if writer then
-      self._writer = nil
-      writer:wake(true)
+    if self._writer then
+      wake_writer(self, true)
     elseif self._needDrain then
       self._needDrain = false
       self:emit('drain')
@@ -278,7 +333,7 @@ function Stream:write(data, cb)
     end
     return nil, self._err
   end
-  self.bytesWritten = self.bytesWritten + size
+  self.bytesWritten = (rawget(self, 'bytesWritten') or 0) + size
   local below = self._handle:get_write_queue_size() <= hwm(self)
   if cb ~= nil or below then
     if not below then self._needDrain = true end
@@ -290,10 +345,7 @@ function Stream:write(data, cb)
     return false
   end
   if self._writer then return nil, 'socket busy writing' end
-  local w = wait.waiter('write', 2)
-  self._writer = w
-  local ok, werr = w:wait()
-  if self._writer == w then self._writer = nil end
+  local ok, werr = park(self, '_writer', WRITE)
   if ok then return true end
   return nil, werr or self._err or 'closed'
 end
@@ -317,7 +369,13 @@ function Stream:shutdown(cb)
     end
     if cb then cb(serr) end
     self:emit('finish')
-    if self._eof or not self._handle:is_readable() then self:destroy() end
+    local handle = live(self)
+    if not handle then return end
+    if self._eof or not handle:is_readable() then
+      self:destroy()
+    else
+      start_reading(self) -- to see the peer end, then close
+    end
   end)
   if not req then
     if cb then spawn(cb, err) end
@@ -346,11 +404,9 @@ function Stream:destroy(err)
   end
   self._destroyed = true
   self._reading = false
-  local reader, writer = self._reader, self._writer
-  self._reader, self._writer = nil, nil
   local why = self._err or 'closed'
-  if reader then reader:wake(nil, why) end
-  if writer then writer:wake(nil, why) end
+  wake_reader(self, nil, why)
+  wake_writer(self, nil, why)
   local timer = self._timer
   if timer then
     self._timer = nil
@@ -396,11 +452,9 @@ function Stream:setTimeout(ms, cb)
   end
   uv.update_time()
   timer:start(ms, ms, function()
-    local reader, writer = self._reader, self._writer
-    self._reader, self._writer = nil, nil
-    if reader then reader:wake(nil, 'timeout') end
-    if writer then writer:wake(nil, 'timeout') end
     self:emit('timeout')
+    wake_reader(self, nil, 'timeout')
+    wake_writer(self, nil, 'timeout')
   end)
   return self
 end
