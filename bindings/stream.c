@@ -142,8 +142,13 @@ static int do_write(lua_State* L, int send_idx) {
   uv_stream_t* send = NULL;
   uv_write_t* w;
   int r;
-  if (send_idx)
-    send = stream_of(lh_check_stream(L, send_idx));
+  if (send_idx) { /* libuv passes TCP, pipe and UDP handles */
+    lh_handle_t* sh = lh_check_handle(L, send_idx, UV_UNKNOWN_HANDLE);
+    uv_handle_type t = lh_uv(sh)->type;
+    if (t != UV_TCP && t != UV_NAMED_PIPE && t != UV_UDP)
+      luaL_typeerror(L, send_idx, "uv_tcp, uv_pipe or uv_udp");
+    send = stream_of(sh);
+  }
   if (lua_isnoneornil(L, cb_idx))
     cb_idx = 0;
   w = lh_req_new(L, UV_WRITE, 0, cb_idx);

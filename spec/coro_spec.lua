@@ -706,9 +706,9 @@ describe('a task that fails and is never joined', function()
         print('listener', coro.istaskerror(err), err.message,
           report:find('task spawned at:', 1, true) ~= nil)
       end)
-      local t = coro.spawn(function() coro.sleep(5) error('unwatched', 0) end)
+      local t = coro.spawn(function() coro.sleep(100) error('unwatched', 0) end)
       print('gave up', t:join(1)) -- a join that gave up does not count
-      coro.sleep(30)
+      coro.sleep(250)
       local ok, err = t:join()
       print('join', ok, err.message)]])
     assert.are.equal(0, r.code)
