@@ -30,6 +30,10 @@ int luaopen_uv(lua_State* L) {
   lh_open_tty(L);
   lh_open_udp(L);
   lh_open_dns(L);
+  lh_open_fs(L);
+  lh_open_fs_event(L);
+  lh_open_fs_poll(L);
+  lh_open_process(L);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &uv_table_key);
   return 1;

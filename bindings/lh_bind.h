@@ -125,6 +125,10 @@ void lh_open_pipe(lua_State* L);
 void lh_open_tty(lua_State* L);
 void lh_open_udp(lua_State* L);
 void lh_open_dns(lua_State* L);
+void lh_open_fs(lua_State* L);
+void lh_open_fs_event(lua_State* L);
+void lh_open_fs_poll(lua_State* L);
+void lh_open_process(lua_State* L);
 
 int luaopen_uv(lua_State* L);
 int luaopen_internal_uv(lua_State* L);
