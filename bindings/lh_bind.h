@@ -76,6 +76,7 @@ extern const luaL_Reg lh_stream_methods[];
 void lh_read_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
 int lh_check_bufs(lua_State* L, int idx, uv_buf_t* small, int nsmall,
                   uv_buf_t** bufs, size_t* total);
+int lh_pin_data(lua_State* L, int idx);
 
 /* errors.c */
 int lh_error(lua_State* L, int status);

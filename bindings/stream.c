@@ -58,13 +58,14 @@ int lh_check_bufs(lua_State* L, int idx, uv_buf_t* small, int nsmall,
     luaL_error(L, "not enough memory");
   for (i = 0; i < n; i++) {
     const char* s;
-    lua_rawgeti(L, idx, i + 1);
-    s = lua_tolstring(L, -1, &len);
-    if (s == NULL || lua_type(L, -1) != LUA_TSTRING) {
+    /* Test the type first: lua_tolstring would turn a number into a new,
+     * unpinned string in place. */
+    if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING) {
       if (*bufs != small)
         free(*bufs);
       luaL_argerror(L, idx, "array holds a value that is not a string");
     }
+    s = lua_tolstring(L, -1, &len);
     (*bufs)[i] = uv_buf_init((char*)s, (unsigned)len);
     *total += len;
     lua_pop(L, 1); /* still referenced by the array */
@@ -74,7 +75,7 @@ int lh_check_bufs(lua_State* L, int idx, uv_buf_t* small, int nsmall,
 
 /* Pins what libuv will point into: the string itself, or a copy of the
  * array (the caller's array may change before the write completes). */
-static int pin_data(lua_State* L, int idx) {
+int lh_pin_data(lua_State* L, int idx) {
   if (lua_type(L, idx) == LUA_TTABLE) {
     int i, n = (int)lua_rawlen(L, idx);
     lua_createtable(L, n, 0);
@@ -152,7 +153,7 @@ static int do_write(lua_State* L, int send_idx) {
   if (lua_isnoneornil(L, cb_idx))
     cb_idx = 0;
   w = lh_req_new(L, UV_WRITE, 0, cb_idx);
-  lh_req_of(w)->data_ref = pin_data(L, 2);
+  lh_req_of(w)->data_ref = lh_pin_data(L, 2);
   r = send ? uv_write2(w, stream_of(h), bufs, (unsigned)n, send, write_cb)
            : uv_write(w, stream_of(h), bufs, (unsigned)n, write_cb);
   if (bufs != small)

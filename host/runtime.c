@@ -45,6 +45,7 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
  * -1 when the loop is already running (uv_run is not reentrant). */
 int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
   lua_State* prev = rt->from;
+  lua_State* prev_running;
   int r;
   if (rt->loop_depth > 0)
     return -1;
@@ -56,7 +57,12 @@ int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
   rt->from = from;
   rt->loop_depth++;
   rt->run_mode = (int)mode;
+  /* Callbacks of this loop are outermost calls even when uv.run was called
+   * from a coroutine: they drain nextTick when they return. */
+  prev_running = rt->running;
+  rt->running = NULL;
   r = uv_run(rt->loop, mode);
+  rt->running = prev_running;
   rt->run_mode = -1;
   rt->loop_depth--;
   rt->from = prev;

@@ -276,8 +276,10 @@ describe('util', function()
       })
       assert.equal('{ 1, a = 2 }', inspect(t))
       local keys = setmetatable({}, { __lt = trap })
-      assert.equal('{ [{}] = 1, [{}] = 2 }',
-        inspect({ [keys] = 1, [setmetatable({}, { __lt = trap })] = 2 }))
+      -- Table keys sort by address: either order, but no __lt.
+      local out = inspect({ [keys] = 1, [setmetatable({}, { __lt = trap })] = 2 })
+      assert.is_true(out == '{ [{}] = 1, [{}] = 2 }' or
+        out == '{ [{}] = 2, [{}] = 1 }', out)
     end)
 
     it('uses __inspect from the metatable', function()

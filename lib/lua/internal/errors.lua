@@ -39,6 +39,8 @@ function M.uv(err, syscall, info)
       where = ' ' .. info.address
     elseif info.path then
       where = ' ' .. info.path
+    elseif info.hostname then
+      where = ' ' .. info.hostname
     end
   end
   e.message = format('%s %s%s', syscall or 'uv', code, where)

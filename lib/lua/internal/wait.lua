@@ -4,12 +4,27 @@
 
 local binding = require('internal.binding')
 
-local error, setmetatable = error, setmetatable
+local error, getmetatable, rawget, setmetatable, type =
+  error, getmetatable, rawget, setmetatable, type
+local pack, unpack = table.pack, table.unpack
 local co_isyieldable, co_running, co_yield =
   coroutine.isyieldable, coroutine.running, coroutine.yield
 local resume = binding.resume
 
 local M = {}
+
+function M.is_callable(f)
+  if type(f) == 'function' then return true end
+  local mt = getmetatable(f)
+  return type(mt) == 'table' and rawget(mt, '__call') ~= nil
+end
+
+-- Raises (at the caller's caller) unless cb is nil or callable.
+function M.check_callback(cb, who)
+  if cb ~= nil and not M.is_callable(cb) then
+    error(who .. ': callback must be a function, got ' .. type(cb), 3)
+  end
+end
 
 -- The running coroutine, or a clear error naming `what` where the caller
 -- cannot wait (level: where the error points, as for error()).
@@ -30,28 +45,63 @@ function M.waiter(what, level)
   return setmetatable({ co = M.current(what, (level or 2) + 1) }, Waiter)
 end
 
--- Suspends until wake(); returns wake's values. A wake that came first
+-- Suspends until wake(...); returns wake's values. A wake that came first
 -- (before wait) is returned at once.
 function Waiter:wait()
-  if self.woken then return self.a, self.b, self.c end
-  self.waiting = true
-  while true do
-    local tag, a, b, c = co_yield()
-    if tag == self then return a, b, c end
+  local values = self.values
+  if not values then
+    self.waiting = true
+    repeat
+      local tag, got = co_yield()
+      if tag == self then values = got end
+    until values
   end
+  return unpack(values, 1, values.n)
 end
 
 -- Ends the wait with these values; later wakes do nothing. Errors of the
 -- resumed coroutine go to the uncaught route, not to the caller.
-function Waiter:wake(a, b, c)
-  if self.woken then return false end
-  self.woken = true
-  if not self.waiting then -- not parked yet: wait() will return these
-    self.a, self.b, self.c = a, b, c
-    return true
-  end
+function Waiter:wake(...)
+  if self.values then return false end
+  self.values = pack(...)
+  if not self.waiting then return true end -- wait() will return them
   self.waiting = false
-  return resume(self.co, self, a, b, c)
+  return resume(self.co, self, self.values)
 end
+
+-- A waiter as two functions, wake(...) and park() -> ..., for passing wake
+-- as a callback.
+function M.parking(what, level)
+  local w = M.waiter(what, (level or 2) + 1)
+  return function(...) return w:wake(...) end, function() return w:wait() end
+end
+
+-- The common shape of a waiting call: start(done) begins the work and
+-- done(err, ...) reports it. With cb: returns at once and cb(err, ...)
+-- follows, never before run returns (an answer known at once waits for
+-- the next check phase). Without: suspends the caller and returns ...,
+-- or nil, err.
+function M.run(who, cb, start)
+  if cb then
+    local sync = true
+    start(function(...)
+      if sync then
+        require('timers').setImmediate(cb, ...)
+      else
+        cb(...)
+      end
+    end)
+    sync = false
+    return
+  end
+  local w = M.waiter(who, 3)
+  start(function(...) w:wake(...) end)
+  local function finish(err, ...)
+    if err ~= nil then return nil, err end
+    return ...
+  end
+  return finish(w:wait())
+end
+
 
 return M
