@@ -47,8 +47,17 @@ static int internal_hide(lua_State* L) {
   return 0;
 }
 
+/* signal_name(number) -> "sigterm" | nil */
+static int internal_signal_name(lua_State* L) {
+  const char* name = lh_signal_name((int)luaL_checkinteger(L, 1));
+  if (name == NULL) return 0;
+  lua_pushstring(L, name);
+  return 1;
+}
+
 static const luaL_Reg internal_functions[] = {
     {"hide", internal_hide},
+    {"signal_name", internal_signal_name},
     {NULL, NULL},
 };
 

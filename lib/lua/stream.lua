@@ -185,7 +185,7 @@ on_read = function(self, err, chunk)
   -- Pull: keep reading only while someone still waits or listens, or,
   -- after our side ended, to see the peer end (what nobody asks for
   -- past the high-water mark is dropped then).
-  if not self._reader and not self._flowing then
+  if not self._reader and not self._flowing and not self._toEnd then
     if not self._shut then
       stop_reading(self)
     else
@@ -229,6 +229,14 @@ function Stream:read(cb)
     local chunk, err = read_wait(self)
     if err ~= nil then cb(err) else cb(nil, chunk) end
   end)
+end
+
+-- Reads whatever is left into the queue until the end, whoever asks: for
+-- the output of a child that has exited, so the pipe can close while the
+-- data stays readable.
+function Stream:_readToEnd()
+  self._toEnd = true
+  start_reading(self)
 end
 
 -- Flowing mode: 'data' listeners get every chunk as it arrives.
