@@ -56,7 +56,9 @@ describe('child_process.spawn', function()
       reader:open(fds.read)
       local child = assert(cp.spawn('sh', { '-c', 'echo to-fd-3 >&3' },
         { stdio = { 'ignore', 'ignore', 'ignore', fds.write } }))
-      uv.fs_close(fds.write)
+      local ours = uv.new_pipe(false) -- close our copy of the write end
+      ours:open(fds.write)
+      ours:close()
       local stream = require('stream').Stream.new(reader)
       assert.are.equal('to-fd-3\n', read_all(stream))
       child:wait()
