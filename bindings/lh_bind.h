@@ -106,6 +106,9 @@ extern const luaL_Reg lh_handle_methods[];
 #define lh_check_uv(L, idx, type, ctype) \
   ((ctype*)lh_uv(lh_check_handle((L), (idx), (type))))
 
+/* fs.c */
+void lh_push_stat(lua_State* L, const uv_stat_t* s);
+
 /* signal.c */
 const char* lh_signal_name(int num);
 int lh_check_signal(lua_State* L, int idx);
