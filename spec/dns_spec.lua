@@ -122,37 +122,49 @@ describe('uv.getaddrinfo', function()
 
   it('can be cancelled while it waits for a thread', function()
     local box = mailbox()
+    local dir, cleanup = helper.tmpdir()
     run(function()
-      local n = 16
-      local reqs, cancelled = {}, {}
+      -- Occupy every pool thread with a FIFO open that blocks until a
+      -- writer comes, so the lookups below surely wait in the queue.
+      local threads = tonumber(os.getenv('UV_THREADPOOL_SIZE') or 4)
+      local fifos = {}
+      for t = 1, threads do
+        fifos[t] = dir .. '/fifo' .. t
+        assert(os.execute('mkfifo ' .. helper.quote(fifos[t])))
+        uv.fs_open(fifos[t], 'r', 0, function(err, fd)
+          box.put('fifo', err, fd)
+        end)
+      end
+      local n = 8
+      local reqs = {}
       for i = 1, n do
         reqs[i] = uv.getaddrinfo('localhost', nil, { socktype = 'stream' },
           function(err) box.put(i, err) end)
       end
-      -- The last ones queue behind the first: cancel from the end.
-      local count = 0
-      for i = n, 1, -1 do
-        local ok, _, name = uv.cancel(reqs[i])
-        if ok == 0 then
-          cancelled[i] = true
-          count = count + 1
-        else
-          assert.are.equal('EBUSY', name)
-        end
-      end
-      assert.is_true(count > 0)
-      for _ = 1, n do
-        local i, err = box.take()
-        if cancelled[i] then
-          assert.are.equal('EAI_CANCELED', err)
-        else
+      for i = n, 1, -1 do assert.are.equal(0, uv.cancel(reqs[i])) end
+      -- Let the blocked opens finish: a writer for each FIFO.
+      local writers = {}
+      for t = 1, threads do writers[t] = assert(uv.fs_open(fifos[t], 'w', 0)) end
+      local cancelled, opened = 0, 0
+      for _ = 1, n + threads do
+        local what, err, fd = box.take()
+        if what == 'fifo' then
           assert.is_nil(err)
+          uv.fs_close(fd)
+          opened = opened + 1
+        else
+          assert.are.equal('EAI_CANCELED', err)
+          cancelled = cancelled + 1
         end
       end
+      for t = 1, threads do uv.fs_close(writers[t]) end
+      assert.are.equal(n, cancelled)
+      assert.are.equal(threads, opened)
       -- A finished request cannot be cancelled.
       assert.are.equal('EBUSY', select(3, uv.cancel(reqs[n])))
       assert.are.equal('EBUSY', select(3, reqs[1]:cancel()))
     end)
+    cleanup()
   end)
 end)
 

@@ -386,7 +386,11 @@ describe('uv.spawn', function()
     local own = helper.read_file('/proc/self/status')
     assert.are_not.equal(0, tonumber(status_field(own, 'SigIgn'), 16) & (1 << 12))
     assert.are.equal(0, tonumber(status_field('\n' .. r.stdout, 'SigIgn'), 16))
-    assert.are.equal(0, tonumber(status_field('\n' .. r.stdout, 'SigBlk'), 16))
+    -- Signals 32 and 33 belong to glibc (thread cancellation, setxid), which
+    -- may hold them blocked for a moment around fork; none of the others.
+    local internal = (1 << 31) | (1 << 32)
+    assert.are.equal(0, tonumber(status_field('\n' .. r.stdout, 'SigBlk'), 16)
+      & ~internal)
   end)
 
   it('validates its arguments', function()
