@@ -23,16 +23,23 @@ SAN_LDFLAGS := $(SAN_FLAGS)
 endif
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(CFLAGS) \
-             -Ihost -Ibindings $(LUA_CFLAGS) $(UV_CFLAGS) -MMD -MP
+             -Ihost -Ibindings -I$(LLHTTP_INCLUDE) $(LUA_CFLAGS) $(UV_CFLAGS) \
+             -MMD -MP
 # -Wl,-E exports nothing of ours that C modules need, but keeps the door
 # open; the Lua API itself comes from the shared liblua5.4 they resolve.
 ALL_LDFLAGS = -Wl,-E $(SAN_LDFLAGS) $(LDFLAGS)
 LIBS = $(LUA_LIBS) $(UV_LIBS) -lm -ldl -lpthread
 
+# llhttp's generated C from Debian's node-llhttp, compiled in (not vendored).
+LLHTTP_DIR     ?= /usr/share/llhttp
+LLHTTP_INCLUDE ?= /usr/share/include/llhttp
+LLHTTP_SRC     := llhttp.c api.c http.c
+
 HOST_SRC     := $(wildcard host/*.c)
 BINDINGS_SRC := $(wildcard bindings/*.c)
 LUA_SRC      := $(shell find lib/lua -name '*.lua' | LC_ALL=C sort)
 OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
+       $(patsubst %.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
 .PHONY: all deps test run sanitize valgrind gc-stress install uninstall clean \
@@ -46,6 +53,11 @@ $(BIN): $(OBJ)
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Third-party code: built with its own flags, not our warning set.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(CFLAGS) -I$(LLHTTP_INCLUDE) -w -c -o $@ $<
 
 $(BUILD)/obj/gen/lua_modules.o: $(BUILD)/gen/lua_modules.c Makefile
 	@mkdir -p $(dir $@)

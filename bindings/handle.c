@@ -84,6 +84,23 @@ void* lh_handle_new(lua_State* L, uv_handle_type type) {
   return lh_uv(h);
 }
 
+/* A handle for C code alone (no userdata yet): the same layout, so the
+ * teardown closes it and lh_handle_adopt can hand it to Lua later. The
+ * caller initialises the uv handle. */
+void* lh_handle_alloc(lh_runtime_t* rt, uv_handle_type type) {
+  lh_handle_t* h = calloc(1, LH_HANDLE_OFFSET + uv_handle_size(type));
+  int i;
+  if (h == NULL)
+    return NULL;
+  h->magic = LH_HANDLE_MAGIC;
+  h->rt = rt;
+  h->self_ref = LUA_NOREF;
+  for (i = 0; i < LH_CB_MAX; i++)
+    h->cb[i] = LUA_NOREF;
+  lh_uv(h)->data = h;
+  return lh_uv(h);
+}
+
 static lh_handle_t* owner(void* uvh) {
   return (lh_handle_t*)((char*)uvh - LH_HANDLE_OFFSET);
 }
@@ -93,6 +110,21 @@ void lh_handle_ready(lua_State* L, void* uvh) {
   lh_handle_t* h = owner(uvh);
   ((uv_handle_t*)uvh)->data = h;
   *h->udata = h;
+  lua_pushvalue(L, -1);
+  h->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Pushes a new userdata that owns a handle made by lh_handle_alloc (an
+ * HTTP connection handed over after an upgrade). */
+void lh_handle_adopt(lua_State* L, void* uvh) {
+  lh_handle_t* h = owner(uvh);
+  uv_handle_type type = ((uv_handle_t*)uvh)->type;
+  void** ud = lua_newuserdatauv(L, sizeof(void*), 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_keys[type]);
+  lua_setmetatable(L, -2);
+  *ud = h;
+  h->udata = ud;
+  h->flags &= ~LH_HIDDEN;
   lua_pushvalue(L, -1);
   h->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

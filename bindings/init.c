@@ -50,7 +50,8 @@ static int internal_hide(lua_State* L) {
 /* signal_name(number) -> "sigterm" | nil */
 static int internal_signal_name(lua_State* L) {
   const char* name = lh_signal_name((int)luaL_checkinteger(L, 1));
-  if (name == NULL) return 0;
+  if (name == NULL)
+    return 0;
   lua_pushstring(L, name);
   return 1;
 }
@@ -70,5 +71,6 @@ const lh_c_module_t lh_binding_modules[] = {
     {"uv", luaopen_uv},
     {"luv", luaopen_uv},
     {"internal.uv", luaopen_internal_uv},
+    {"internal.http", luaopen_internal_http},
     {NULL, NULL},
 };

@@ -88,6 +88,8 @@ void lh_open_errno(lua_State* L);
 void* lh_handle_new(lua_State* L, uv_handle_type type);
 void lh_handle_ready(lua_State* L, void* uvh);
 void lh_handle_abort(lua_State* L, void* uvh);
+void* lh_handle_alloc(lh_runtime_t* rt, uv_handle_type type);
+void lh_handle_adopt(lua_State* L, void* uvh);
 lh_handle_t* lh_check_handle(lua_State* L, int idx, uv_handle_type type);
 lh_handle_t* lh_opt_handle(lua_State* L, int idx);
 void lh_set_callback(lua_State* L, lh_handle_t* h, int slot, int idx);
@@ -136,5 +138,6 @@ void lh_open_process(lua_State* L);
 
 int luaopen_uv(lua_State* L);
 int luaopen_internal_uv(lua_State* L);
+int luaopen_internal_http(lua_State* L);
 
 #endif

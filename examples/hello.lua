@@ -1,9 +1,18 @@
--- The example `make run` starts. Until the HTTP module lands it greets on
--- a timer; it will become the HTTP hello-world server.
-local count = 0
-local timer
-timer = setInterval(function()
-  count = count + 1
-  print(('Hello, World! (%d)'):format(count))
-  if count == 3 then clearInterval(timer) end
-end, 200)
+-- Hello, World over HTTP: the server `make run` starts and `make bench`
+-- measures. PORT (default 8080) and HOST (default 127.0.0.1) choose where.
+local http = require('http')
+
+local port = tonumber(process.env.PORT) or 8080
+local host = process.env.HOST or '127.0.0.1'
+
+local server = http.createServer({
+  -- Long enough for the benchmark's idle-connection test (Node: 5 s).
+  keepAliveTimeout = tonumber(process.env.KEEPALIVE_TIMEOUT) or 65000,
+}, function(req, res)
+  res:setHeader('Content-Type', 'text/plain')
+  res:finish('Hello, World!\n')
+end)
+
+assert(server:listen(port, host))
+print(('listening on http://%s:%d/'):format(host, server:address().port))
+io.stdout:flush()
