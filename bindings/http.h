@@ -42,6 +42,8 @@ struct http_server_s {
   uint32_t max_connections;
   uint32_t hwm;
   int auto_continue;
+  /* one timer checks every connection's deadline (no timer each) */
+  uv_timer_t* sweep;
   /* state */
   http_conn_t* conns; /* every open connection */
   uint32_t nconns;
@@ -49,10 +51,21 @@ struct http_server_s {
   int listening;
 };
 
+#define HTTP_REQ_MAGIC 0x68747271U /* tells our userdata from any other */
+#define HTTP_RES_MAGIC 0x68747273U
+
+/* Request and response userdata find their connection by slot: no
+ * pointers from C to them, so they need no finalizer (cheap to collect),
+ * and a connection gone or on its next exchange simply does not match. */
+typedef struct {
+  uint32_t slot, slot_gen; /* the connection */
+  uint32_t gen;            /* its exchange */
+} http_ref_t;
+
 /* Request userdata: the head is copied in, so it outlives the connection. */
 typedef struct {
-  http_conn_t* conn; /* while the exchange lasts */
-  uint32_t gen;
+  uint32_t magic;
+  http_ref_t ref;
   uint8_t method;
   uint8_t major;
   uint8_t minor;
@@ -65,8 +78,8 @@ typedef struct {
 } http_req_t;
 
 typedef struct {
-  http_conn_t* conn; /* while the exchange lasts */
-  uint32_t gen;
+  uint32_t magic;
+  http_ref_t ref;
 } http_res_t;
 
 /* Response state of the current exchange (one at a time per connection). */
@@ -91,10 +104,9 @@ typedef struct {
 struct http_conn_s {
   http_server_t* server;
   http_conn_t *prev, *next;
-  uv_tcp_t* tcp; /* an lh handle (lh_handle_alloc); its extra is this */
-  uv_timer_t timer;
+  uv_tcp_t* tcp;     /* an lh handle (lh_handle_alloc); its extra is this */
+  uint64_t deadline; /* loop time (ms) of the running timeout, or 0 */
   llhttp_t parser;
-  int closes_pending; /* the TCP handle and the timer: free at 0 */
   /* the head of the message being parsed */
   char* head;
   uint32_t head_len, head_cap;
@@ -127,16 +139,18 @@ struct http_conn_s {
   uint8_t continued;
   uint8_t head_request;
   uint8_t upgrading;
+  uint8_t active;        /* an exchange is under way (handler called) */
   uint16_t error_status; /* a parse error to answer: 400, 413, 431 */
   uint32_t gen;          /* exchange generation */
-  http_req_t* req_ud;
-  http_res_t* res_ud;
-  int req_ref; /* the userdata, pinned while the exchange lasts */
+  uint32_t slot;         /* in the connection table (http_conn_lookup) */
+  int req_ref;           /* the userdata, pinned while the exchange lasts */
   int res_ref;
   http_response_t res;
 };
 
 /* http_server.c */
+http_conn_t* http_conn_lookup(const http_ref_t* ref);
+void http_conn_ref(http_conn_t* c, http_ref_t* ref);
 void http_conn_write(http_conn_t* c, const char* data, size_t len, lua_State* L,
                      int pin_idx);
 void http_conn_writev(http_conn_t* c, uv_buf_t* bufs, unsigned n, lua_State* L,
@@ -147,8 +161,6 @@ void http_conn_send_continue(http_conn_t* c);
 void http_conn_body_flow(http_conn_t* c, int paused);
 void http_conn_emit(http_conn_t* c, int objref, const char* name);
 size_t http_conn_queue_size(http_conn_t* c);
-void http_server_event(http_server_t* s, int objref, const char* name,
-                       lua_State* L, int arg_idx);
 const char* http_date_line(void);
 
 /* http_message.c */

@@ -10,7 +10,37 @@
 #include "http.h"
 
 static char req_mt_key, res_mt_key;
-static char req_methods_key, req_getters_key, res_methods_key;
+
+/* Decimal digits of v at out; returns the count (no snprintf: it costs
+ * more than the rest of a response head). */
+static size_t put_dec(char* out, unsigned long long v) {
+  char tmp[24];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* "<hex>\r\n" for a chunk size; returns the length. */
+static size_t put_chunk_size(char* out, size_t v) {
+  static const char digits[] = "0123456789abcdef";
+  char tmp[20];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = digits[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  for (i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  out[n] = '\r';
+  out[n + 1] = '\n';
+  return n + 2;
+}
+static char req_getters_key, req_methods_key, res_methods_key;
 
 const char* http_status_text(int status) {
   switch (status) {
@@ -152,8 +182,8 @@ void http_push_request(lua_State* L, http_conn_t* c) {
   size_t fsize = sizeof(http_field_t) * c->nfields;
   http_req_t* r =
       lua_newuserdatauv(L, sizeof(http_req_t) + fsize + c->head_len, 1);
-  r->conn = c;
-  r->gen = c->gen;
+  r->magic = HTTP_REQ_MAGIC;
+  http_conn_ref(c, &r->ref);
   r->method = c->parser.method;
   r->major = c->parser.http_major;
   r->minor = c->parser.http_minor;
@@ -169,27 +199,19 @@ void http_push_request(lua_State* L, http_conn_t* c) {
     memcpy(r->data, c->head, c->head_len);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &req_mt_key);
   lua_setmetatable(L, -2);
-  c->req_ud = r;
 }
 
 static http_req_t* check_req(lua_State* L, int idx) {
   http_req_t* r = lua_touserdata(L, idx);
-  if (r == NULL || !lua_getmetatable(L, idx))
-    goto bad;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &req_mt_key);
-  if (!lua_rawequal(L, -1, -2))
-    goto bad;
-  lua_pop(L, 2);
+  if (r == NULL || lua_rawlen(L, idx) < sizeof(*r) ||
+      r->magic != HTTP_REQ_MAGIC)
+    luaL_typeerror(L, idx, "http request");
   return r;
-bad:
-  luaL_typeerror(L, idx, "http request");
-  return NULL;
 }
 
 /* The live connection of a request's exchange, or NULL. */
 static http_conn_t* req_conn(http_req_t* r) {
-  http_conn_t* c = r->conn;
-  return c != NULL && c->req_ud == r && !c->closing ? c : NULL;
+  return http_conn_lookup(&r->ref);
 }
 
 /* Pushes the cache table (user value 1), made on first use. */
@@ -302,6 +324,11 @@ static int req_index(lua_State* L) {
   http_req_t* r = lua_touserdata(L, 1);
   size_t klen;
   const char* key = lua_tolstring(L, 2, &klen);
+  /* Methods first: the common case, one table lookup. */
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+    return 1;
+  lua_pop(L, 1);
   if (key != NULL && lua_type(L, 2) == LUA_TSTRING) {
     switch (key[0]) {
       case 'm':
@@ -343,15 +370,7 @@ static int req_index(lua_State* L) {
         break;
     }
   }
-  /* Methods (C and Lua), then what is cached or set by the script. */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &req_methods_key);
-  if (lua_istable(L, -1)) {
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, -2) != LUA_TNIL)
-      return 1;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  /* What is cached or set by the script. */
   if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, -2) != LUA_TNIL)
@@ -411,6 +430,10 @@ static int req_want(lua_State* L) {
   if (!c->complete) {
     http_conn_send_continue(c);
     c->want_body = 1;
+    if (c->req_ref == LUA_NOREF) { /* body events need the request */
+      lua_pushvalue(L, 1);
+      c->req_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     if (c->body_paused)
       http_conn_body_flow(c, 0);
   }
@@ -463,30 +486,30 @@ void http_response_reset(http_response_t* r) {
 
 void http_push_response(lua_State* L, http_conn_t* c) {
   http_res_t* r = lua_newuserdatauv(L, sizeof(http_res_t), 1);
-  r->conn = c;
-  r->gen = c->gen;
+  r->magic = HTTP_RES_MAGIC;
+  http_conn_ref(c, &r->ref);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &res_mt_key);
   lua_setmetatable(L, -2);
-  c->res_ud = r;
 }
 
 static http_res_t* check_res(lua_State* L, int idx) {
   http_res_t* r = lua_touserdata(L, idx);
-  if (r == NULL || !lua_getmetatable(L, idx))
-    goto bad;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &res_mt_key);
-  if (!lua_rawequal(L, -1, -2))
-    goto bad;
-  lua_pop(L, 2);
+  if (r == NULL || lua_rawlen(L, idx) < sizeof(*r) ||
+      r->magic != HTTP_RES_MAGIC)
+    luaL_typeerror(L, idx, "http response");
   return r;
-bad:
-  luaL_typeerror(L, idx, "http response");
-  return NULL;
+}
+
+/* Pins the response (at idx) so the engine can send it events. */
+static void pin_res(lua_State* L, http_conn_t* c, int idx) {
+  if (c->res_ref != LUA_NOREF)
+    return;
+  lua_pushvalue(L, idx);
+  c->res_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static http_conn_t* res_conn(http_res_t* r) {
-  http_conn_t* c = r->conn;
-  return c != NULL && c->res_ud == r && !c->closing ? c : NULL;
+  return http_conn_lookup(&r->ref);
 }
 
 /* The connection of a response still being written; raises otherwise. */
@@ -497,10 +520,24 @@ static http_conn_t* live_res(lua_State* L, int idx, int* gone) {
   return c;
 }
 
-static int is_token_char(unsigned char ch) {
-  static const char separators[] = "()<>@,;:\\\"/[]?={} \t";
-  return ch > 32 && ch < 127 && strchr(separators, ch) == NULL;
-}
+/* RFC 9110 token characters. */
+static const unsigned char token_chars[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
+    ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,
+    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
+    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,
+    ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,
+    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+#define is_token_char(ch) (token_chars[(unsigned char)(ch)])
 
 static void check_name(lua_State* L, const char* name, size_t n) {
   size_t i;
@@ -748,8 +785,9 @@ static size_t build_head(http_conn_t* c, long long body_len, char** out,
     r->no_body = 1;
   } else if (!r->has_length && !r->has_te) {
     if (body_len >= 0) {
-      snprintf(length_line, sizeof(length_line), "Content-Length: %lld\r\n",
-               body_len);
+      size_t k = put_dec(length_line + 16, (unsigned long long)body_len);
+      memcpy(length_line, "Content-Length: ", 16);
+      memcpy(length_line + 16 + k, "\r\n", 3);
     } else if (!v10) {
       strcpy(length_line, "Transfer-Encoding: chunked\r\n");
       r->chunked = 1;
@@ -762,7 +800,9 @@ static size_t build_head(http_conn_t* c, long long body_len, char** out,
   buf = need <= small_size ? small : malloc(need);
   if (buf == NULL)
     return 0;
-  n = (size_t)snprintf(buf, need, "HTTP/1.1 %d ", status);
+  memcpy(buf, "HTTP/1.1 ", 9);
+  n = 9 + put_dec(buf + 9, (unsigned long long)status);
+  buf[n++] = ' ';
   memcpy(buf + n, reason, reason_len);
   n += reason_len;
   memcpy(buf + n, "\r\n", 2);
@@ -829,7 +869,6 @@ static int res_write_head(lua_State* L) {
       lua_pop(L, 1);
     }
   }
-  ((http_res_t*)lua_touserdata(L, 1))->gen = c->gen;
   lua_settop(L, 1);
   return 1;
 }
@@ -869,7 +908,7 @@ static int res_write(lua_State* L) {
     if (c->res.chunked) {
       char size_line[24];
       uv_buf_t bufs[3];
-      int sl = snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+      size_t sl = put_chunk_size(size_line, n);
       bufs[0] = uv_buf_init(size_line, (unsigned)sl);
       bufs[1] = uv_buf_init((char*)data, (unsigned)n);
       bufs[2] = uv_buf_init((char*)"\r\n", 2);
@@ -896,7 +935,6 @@ static int res_finish(lua_State* L) {
   http_conn_t* c = live_res(L, 1, &gone);
   size_t n = 0;
   const char* body = NULL;
-  http_res_t* ud = lua_touserdata(L, 1);
   if (!lua_isnoneornil(L, 2))
     body = luaL_checklstring(L, 2, &n);
   if (gone) {
@@ -928,7 +966,7 @@ static int res_finish(lua_State* L) {
       char size_line[24];
       uv_buf_t bufs[3];
       if (n > 0) {
-        int sl = snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+        size_t sl = put_chunk_size(size_line, n);
         bufs[0] = uv_buf_init(size_line, (unsigned)sl);
         bufs[1] = uv_buf_init((char*)body, (unsigned)n);
         bufs[2] = uv_buf_init((char*)"\r\n0\r\n\r\n", 7);
@@ -942,7 +980,6 @@ static int res_finish(lua_State* L) {
   }
   c->res.sent += n;
   c->res.finished = 1;
-  ud->gen = c->gen;
   http_conn_exchange_done(c);
   lua_settop(L, 1);
   return 1;
@@ -965,6 +1002,7 @@ static int res_want_drain(lua_State* L) {
     return 1;
   }
   c->want_drain = 1;
+  pin_res(L, c, 1);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -972,8 +1010,10 @@ static int res_want_drain(lua_State* L) {
 static int res_want_finish(lua_State* L) {
   int gone;
   http_conn_t* c = live_res(L, 1, &gone);
-  if (!gone)
+  if (!gone) {
     c->want_finish = 1;
+    pin_res(L, c, 1);
+  }
   lua_pushboolean(L, !gone);
   return 1;
 }
@@ -981,8 +1021,10 @@ static int res_want_finish(lua_State* L) {
 static int res_want_close(lua_State* L) {
   int gone;
   http_conn_t* c = live_res(L, 1, &gone);
-  if (!gone)
+  if (!gone) {
     c->want_close = 1;
+    pin_res(L, c, 1);
+  }
   lua_pushboolean(L, !gone);
   return 1;
 }
@@ -1000,6 +1042,10 @@ static int res_index(lua_State* L) {
   http_res_t* r = lua_touserdata(L, 1);
   http_conn_t* c = res_conn(r);
   const char* key = lua_tostring(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+    return 1;
+  lua_pop(L, 1);
   if (key != NULL && lua_type(L, 2) == LUA_TSTRING) {
     if (strcmp(key, "statusCode") == 0) {
       if (c == NULL)
@@ -1025,14 +1071,6 @@ static int res_index(lua_State* L) {
       return 1;
     }
   }
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &res_methods_key);
-  if (lua_istable(L, -1)) {
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, -2) != LUA_TNIL)
-      return 1;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
   if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
     return 0;
   lua_pushvalue(L, 2);
@@ -1068,20 +1106,6 @@ static int res_newindex(lua_State* L) {
   return 0;
 }
 
-static int req_gc(lua_State* L) {
-  http_req_t* r = lua_touserdata(L, 1);
-  if (r->conn != NULL && r->conn->req_ud == r)
-    r->conn->req_ud = NULL;
-  return 0;
-}
-
-static int res_gc(lua_State* L) {
-  http_res_t* r = lua_touserdata(L, 1);
-  if (r->conn != NULL && r->conn->res_ud == r)
-    r->conn->res_ud = NULL;
-  return 0;
-}
-
 static int res_tostring(lua_State* L) {
   lua_pushfstring(L, "http response: %p", lua_touserdata(L, 1));
   return 1;
@@ -1102,43 +1126,59 @@ static const luaL_Reg res_c_methods[] = {
     {"_destroy", res_destroy},       {NULL, NULL},
 };
 
-/* set_methods(req_methods, req_getters, res_methods): http.lua's Lua
- * methods join the C ones (which it also gets, in the same tables). */
+/* Copies the Lua table at idx into the methods table under key; the C
+ * methods stay (they are set again after). */
+static void merge(lua_State* L, int idx, void* key, const luaL_Reg* c) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  luaL_setfuncs(L, c, 0);
+  lua_pop(L, 1);
+}
+
+/* set_methods(req_methods, req_getters, res_methods): http.lua's methods
+ * join the C ones; getters compute fields such as req.path on first use. */
 static int set_methods(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
-  lua_pushvalue(L, 1);
-  luaL_setfuncs(L, req_c_methods, 0);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &req_methods_key);
+  merge(L, 1, &req_methods_key, req_c_methods);
   lua_pushvalue(L, 2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &req_getters_key);
-  lua_pushvalue(L, 3);
-  luaL_setfuncs(L, res_c_methods, 0);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &res_methods_key);
+  merge(L, 3, &res_methods_key, res_c_methods);
   return 0;
+}
+
+/* Pushes a new methods table with the C methods, kept under key. */
+static void new_methods(lua_State* L, void* key, const luaL_Reg* c) {
+  lua_newtable(L);
+  luaL_setfuncs(L, c, 0);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
 void lh_open_http_message(lua_State* L) {
   lua_createtable(L, 0, 4);
-  lua_pushcfunction(L, req_index);
+  new_methods(L, &req_methods_key, req_c_methods);
+  lua_pushcclosure(L, req_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, req_newindex);
   lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, req_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, req_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "IncomingMessage");
   lua_setfield(L, -2, "__name");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &req_mt_key);
   lua_createtable(L, 0, 4);
-  lua_pushcfunction(L, res_index);
+  new_methods(L, &res_methods_key, res_c_methods);
+  lua_pushcclosure(L, res_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, res_newindex);
   lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, res_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, res_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "ServerResponse");

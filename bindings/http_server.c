@@ -32,6 +32,65 @@ const char* http_date_line(void) {
   return date_line;
 }
 
+/* The connection table: requests and responses find their connection by
+ * slot and generation (see http_ref_t). */
+
+static http_conn_t** slots;
+static uint32_t* slot_gens;
+static uint32_t nslots, free_slot = UINT32_MAX;
+
+static int slot_take(http_conn_t* c) {
+  uint32_t i;
+  if (free_slot != UINT32_MAX) {
+    i = free_slot;
+    free_slot = (uint32_t)(uintptr_t)slots[i];
+  } else {
+    if ((nslots & (nslots - 1)) == 0 && nslots >= 64) { /* powers of two */
+      http_conn_t** s2 = realloc(slots, sizeof(*s2) * nslots * 2);
+      uint32_t* g2;
+      if (s2 == NULL)
+        return -1;
+      slots = s2;
+      g2 = realloc(slot_gens, sizeof(*g2) * nslots * 2);
+      if (g2 == NULL)
+        return -1;
+      slot_gens = g2;
+    } else if (nslots == 0) {
+      slots = malloc(sizeof(*slots) * 64);
+      slot_gens = malloc(sizeof(*slot_gens) * 64);
+      if (slots == NULL || slot_gens == NULL)
+        return -1;
+    }
+    i = nslots++;
+    slot_gens[i] = 0;
+  }
+  slots[i] = c;
+  c->slot = i;
+  return 0;
+}
+
+static void slot_give(http_conn_t* c) {
+  uint32_t i = c->slot;
+  slot_gens[i]++;
+  slots[i] = (http_conn_t*)(uintptr_t)free_slot; /* the free list */
+  free_slot = i;
+}
+
+void http_conn_ref(http_conn_t* c, http_ref_t* ref) {
+  ref->slot = c->slot;
+  ref->slot_gen = slot_gens[c->slot];
+  ref->gen = c->gen;
+}
+
+/* The connection of an exchange while it lasts, or NULL. */
+http_conn_t* http_conn_lookup(const http_ref_t* ref) {
+  http_conn_t* c;
+  if (ref->slot >= nslots || slot_gens[ref->slot] != ref->slot_gen)
+    return NULL;
+  c = slots[ref->slot];
+  return c->gen == ref->gen && c->active && !c->closing ? c : NULL;
+}
+
 /* Lua calls
  * -------------------------------------------------------------------- */
 
@@ -78,6 +137,8 @@ static void log_error(http_server_t* s, const char* msg) {
 /* Server life
  * ------------------------------------------------------------------ */
 
+static void stop_sweep(http_server_t* s);
+
 static void server_maybe_closed(http_server_t* s) {
   lua_State* co;
   if (!s->closing || s->listening || s->nconns > 0)
@@ -92,6 +153,7 @@ static void server_maybe_closed(http_server_t* s) {
     }
     luaL_unref(s->rt->L, LUA_REGISTRYINDEX, ref);
   }
+  stop_sweep(s);
   /* Nothing runs for it any more: Lua may collect the server. */
   luaL_unref(s->rt->L, LUA_REGISTRYINDEX, s->self_ref);
   s->self_ref = LUA_NOREF;
@@ -100,15 +162,10 @@ static void server_maybe_closed(http_server_t* s) {
 /* Timers
  * ------------------------------------------------------------------------ */
 
-static void on_timeout(uv_timer_t* t);
-
+/* Sets the connection's deadline (0: none); the sweep checks it. A store
+ * per request instead of a timer heap update. */
 static void arm(http_conn_t* c, uint64_t ms) {
-  if (c->closing)
-    return;
-  if (ms == 0)
-    uv_timer_stop(&c->timer);
-  else
-    uv_timer_start(&c->timer, on_timeout, ms, 0);
+  c->deadline = ms ? uv_now(c->server->rt->loop) + ms : 0;
 }
 
 /* Freeing
@@ -123,6 +180,7 @@ static void conn_free(http_conn_t* c) {
   if (c->next)
     c->next->prev = c->prev;
   s->nconns--;
+  slot_give(c);
   free(c->head);
   free(c->fields);
   free(c->pending);
@@ -132,33 +190,16 @@ static void conn_free(http_conn_t* c) {
   server_maybe_closed(s);
 }
 
-static void closed_one(http_conn_t* c) {
-  if (--c->closes_pending == 0)
-    conn_free(c);
-}
-
-static void timer_closed(uv_handle_t* h) {
-  closed_one(h->data);
-}
-
 /* free_extra of the TCP handle: runs in its close callback, also when the
  * runtime's teardown closes it. */
 static void tcp_closed(void* extra) {
-  http_conn_t* c = extra;
-  if (!uv_is_closing((uv_handle_t*)&c->timer))
-    uv_close((uv_handle_t*)&c->timer, timer_closed);
-  closed_one(c);
+  conn_free(extra);
 }
 
-/* Detaches the exchange's userdata from the connection. */
+/* Ends the exchange: its request and response no longer match. */
 static void detach(http_conn_t* c) {
   lua_State* L = c->server->rt->L;
-  if (c->req_ud)
-    c->req_ud->conn = NULL;
-  if (c->res_ud)
-    c->res_ud->conn = NULL;
-  c->req_ud = NULL;
-  c->res_ud = NULL;
+  c->active = 0;
   luaL_unref(L, LUA_REGISTRYINDEX, c->req_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, c->res_ref);
   c->req_ref = c->res_ref = LUA_NOREF;
@@ -171,7 +212,7 @@ void http_conn_close(http_conn_t* c) {
   if (c->closing)
     return;
   c->closing = 1;
-  uv_timer_stop(&c->timer);
+  c->deadline = 0;
   if (c->reading)
     uv_read_stop((uv_stream_t*)c->tcp);
   c->reading = 0;
@@ -246,20 +287,53 @@ static void write_cb(uv_write_t* w, int status) {
   }
 }
 
-/* Writes head (copied), then body (copied when small, else pinned: the Lua
- * string at body_idx), then tail (static). One write request, one syscall
- * in the common case. */
+/* Drops the first `done` bytes of the three parts. */
+static void skip(const char** p, size_t* len, size_t* done) {
+  size_t n = *len < *done ? *len : *done;
+  *p += n;
+  *len -= n;
+  *done -= n;
+}
+
+/* Writes head, body and tail in this order. With nothing queued it first
+ * tries a plain write (no request, no callback: the common case). What
+ * the kernel did not take is queued: head copied, body copied when small
+ * or else pinned (the Lua string at body_idx), tail static. */
 static void send3(http_conn_t* c, const char* head, size_t hlen,
                   const char* body, size_t blen, const char* tail, size_t tlen,
                   lua_State* L, int body_idx) {
-  int copy_body = blen <= COPY_LIMIT || body_idx == 0;
-  size_t inline_len = hlen + (copy_body ? blen : 0);
   conn_write_t* cw;
   uv_buf_t bufs[3];
   unsigned n = 0;
-  int r;
+  size_t inline_len;
+  int copy_body, r;
   if (c->closing)
     return;
+  if (uv_stream_get_write_queue_size((uv_stream_t*)c->tcp) == 0) {
+    size_t done;
+    if (hlen)
+      bufs[n++] = uv_buf_init((char*)head, (unsigned)hlen);
+    if (blen)
+      bufs[n++] = uv_buf_init((char*)body, (unsigned)blen);
+    if (tlen)
+      bufs[n++] = uv_buf_init((char*)tail, (unsigned)tlen);
+    if (n == 0)
+      return;
+    r = uv_try_write((uv_stream_t*)c->tcp, bufs, n);
+    if (r < 0 && r != UV_EAGAIN) {
+      http_conn_close(c);
+      return;
+    }
+    done = r > 0 ? (size_t)r : 0;
+    skip(&head, &hlen, &done);
+    skip(&body, &blen, &done);
+    skip(&tail, &tlen, &done);
+    if (hlen + blen + tlen == 0)
+      return;
+    n = 0;
+  }
+  copy_body = blen <= COPY_LIMIT || body_idx == 0;
+  inline_len = hlen + (copy_body ? blen : 0);
   cw = malloc(sizeof(*cw) + inline_len);
   if (cw == NULL) {
     http_conn_close(c);
@@ -267,27 +341,22 @@ static void send3(http_conn_t* c, const char* head, size_t hlen,
   }
   cw->c = c;
   cw->pin_ref = LUA_NOREF;
-  memcpy(cw->data, head, hlen);
+  if (hlen)
+    memcpy(cw->data, head, hlen);
   if (copy_body) {
     if (blen > 0)
       memcpy(cw->data + hlen, body, blen);
-    bufs[n++] = uv_buf_init(cw->data, (unsigned)inline_len);
+    if (inline_len)
+      bufs[n++] = uv_buf_init(cw->data, (unsigned)inline_len);
   } else {
-    bufs[n++] = uv_buf_init(cw->data, (unsigned)hlen);
+    if (hlen)
+      bufs[n++] = uv_buf_init(cw->data, (unsigned)hlen);
     bufs[n++] = uv_buf_init((char*)body, (unsigned)blen);
     lua_pushvalue(L, body_idx);
     cw->pin_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   if (tlen > 0)
     bufs[n++] = uv_buf_init((char*)tail, (unsigned)tlen);
-  if (bufs[0].len == 0) { /* nothing inline */
-    memmove(bufs, bufs + 1, sizeof(uv_buf_t) * (n - 1));
-    n--;
-  }
-  if (n == 0) {
-    free(cw);
-    return;
-  }
   r = uv_write(&cw->w, (uv_stream_t*)c->tcp, bufs, n, write_cb);
   if (r < 0) {
     if (cw->pin_ref != LUA_NOREF)
@@ -327,7 +396,7 @@ static void reject(http_conn_t* c, int status) {
   int n;
   if (c->closing)
     return;
-  if (c->res_ud != NULL && c->res.head_sent) { /* too late for a status */
+  if (c->active && c->res.head_sent) { /* too late for a status */
     http_conn_close(c);
     return;
   }
@@ -362,7 +431,7 @@ static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   /* The peer ended its side. A request waiting for its response still
    * gets it (a half-closed client), then the connection closes. */
   c->keep_alive = 0;
-  if (c->res_ud != NULL && !c->res.finished && c->complete)
+  if (c->active && !c->res.finished && c->complete)
     return;
   close_after_writes(c);
 }
@@ -632,12 +701,11 @@ static int on_headers_complete(llhttp_t* p) {
   if (co == NULL)
     return -1;
   push_ref(co, s->cb[HTTP_CB_REQUEST]);
+  /* Pinned only when Lua asks for events (body, drain, close, finish):
+   * the registry stays untouched on the common path. */
   http_push_request(co, c);
-  lua_pushvalue(co, -1);
-  c->req_ref = luaL_ref(co, LUA_REGISTRYINDEX);
   http_push_response(co, c);
-  lua_pushvalue(co, -1);
-  c->res_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+  c->active = 1;
   lh_cb_run(s->rt, co, 2);
   if (c->closing)
     return HPE_USER;
@@ -654,7 +722,7 @@ static int on_body(llhttp_t* p, const char* at, size_t len) {
   }
   if (c->want_body) {
     emit(c, c->req_ref, "body", at, len);
-  } else if (c->res_ud != NULL && !c->res.finished) {
+  } else if (c->active && !c->res.finished) {
     /* Kept until the handler asks; past the mark the socket waits. */
     if (c->bodyq_len + len > c->bodyq_cap) {
       size_t cap = c->bodyq_cap ? c->bodyq_cap : 4096;
@@ -689,7 +757,7 @@ static int on_message_complete(llhttp_t* p) {
     if (c->closing)
       return HPE_USER;
   }
-  if (c->res_ud != NULL && !c->res.finished) {
+  if (c->active && !c->res.finished) {
     arm(c, 0); /* the handler takes its time; no timeout for responses */
     c->paused = 1;
     return HPE_PAUSED;
@@ -702,11 +770,11 @@ static int on_message_complete(llhttp_t* p) {
   return 0;
 }
 
-static void on_timeout(uv_timer_t* t) {
-  http_conn_t* c = t->data;
+static void on_timeout(http_conn_t* c) {
+  c->deadline = 0;
   if (c->in_request)
     reject(c, 408); /* the head or body took too long */
-  else if (c->res_ud == NULL)
+  else if (!c->active)
     http_conn_close(c); /* idle keep-alive connection */
 }
 
@@ -728,11 +796,59 @@ static void upgrade(http_conn_t* c, const char* rest, size_t len) {
   h->extra = NULL;
   h->free_extra = NULL;
   c->closing = 1;
-  uv_timer_stop(&c->timer);
   detach(c);
-  c->closes_pending = 1; /* only the timer is ours now */
-  uv_close((uv_handle_t*)&c->timer, timer_closed);
+  conn_free(c);
   lh_cb_run(s->rt, co, 3);
+}
+
+/* Timeouts: one timer for all connections */
+
+static void on_sweep(uv_timer_t* t) {
+  http_server_t* s = ((lh_handle_t*)t->data)->extra;
+  uint64_t now = uv_now(s->rt->loop);
+  http_conn_t* c;
+  http_conn_t* next;
+  for (c = s->conns; c != NULL; c = next) {
+    next = c->next; /* closing frees nothing before the close callback */
+    if (c->closing)
+      continue;
+    if (c->deadline != 0 && now >= c->deadline)
+      on_timeout(c);
+  }
+}
+
+/* Checks deadlines often enough for the shortest timeout (within a
+ * quarter of it, at most once a second, at least every 10 ms). */
+static void start_sweep(http_server_t* s) {
+  uint64_t interval = 1000, t;
+  lh_handle_t* h;
+  if (s->sweep != NULL)
+    return;
+  t = s->keepalive_timeout;
+  if (s->headers_timeout && (t == 0 || s->headers_timeout < t))
+    t = s->headers_timeout;
+  if (s->request_timeout && (t == 0 || s->request_timeout < t))
+    t = s->request_timeout;
+  if (t > 0 && t / 4 < interval)
+    interval = t / 4;
+  if (interval < 10)
+    interval = 10;
+  s->sweep = lh_handle_alloc(s->rt, UV_TIMER);
+  if (s->sweep == NULL)
+    return;
+  h = s->sweep->data;
+  h->flags = LH_HIDDEN;
+  h->extra = s;
+  uv_timer_init(s->rt->loop, s->sweep);
+  uv_timer_start(s->sweep, on_sweep, interval, interval);
+  uv_unref((uv_handle_t*)s->sweep); /* connections keep the loop alive */
+}
+
+static void stop_sweep(http_server_t* s) {
+  if (s->sweep == NULL)
+    return;
+  uv_close((uv_handle_t*)s->sweep, lh_handle_closed);
+  s->sweep = NULL;
 }
 
 /* Accepting -------------------------------------------------------------------
@@ -760,17 +876,19 @@ static void on_connection(uv_stream_t* listener, int status) {
     uv_close((uv_handle_t*)tcp, lh_handle_closed);
     return;
   }
+  if (slot_take(c) < 0) {
+    free(c);
+    uv_close((uv_handle_t*)tcp, lh_handle_closed);
+    return;
+  }
   c->server = s;
   c->tcp = tcp;
   h->extra = c;
   h->free_extra = tcp_closed;
-  c->closes_pending = 2;
   c->req_ref = c->res_ref = LUA_NOREF;
   c->res.reason_ref = LUA_NOREF;
   llhttp_init(&c->parser, HTTP_REQUEST, &settings);
   c->parser.data = c;
-  uv_timer_init(rt->loop, &c->timer);
-  c->timer.data = c;
   c->next = s->conns;
   if (s->conns)
     s->conns->prev = c;
@@ -896,6 +1014,7 @@ static int server_listen(lua_State* L) {
   }
   s->listening = 1;
   s->closing = 0;
+  start_sweep(s);
   if (s->self_ref == LUA_NOREF) {
     lua_pushvalue(L, 1);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -931,7 +1050,7 @@ static int server_close(lua_State* L) {
   s->listening = 0;
   for (c = s->conns; c != NULL; c = next) {
     next = c->next;
-    if (c->res_ud == NULL && !c->in_request)
+    if (!c->active && !c->in_request)
       http_conn_close(c);
   }
   if (s->self_ref == LUA_NOREF && s->cb[HTTP_CB_CLOSED] != LUA_NOREF) {
