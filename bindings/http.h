@@ -89,6 +89,7 @@ typedef struct {
   char* hbuf;     /* "Name: value\r\n" lines set by the script */
   uint32_t hlen, hcap;
   uint8_t head_sent;  /* the status line and headers are written */
+  uint8_t head_fixed; /* writeHead was called: no more header changes */
   uint8_t finished;   /* finish() was called */
   uint8_t chunked;    /* body framed as chunks */
   uint8_t has_length; /* the script set Content-Length */

@@ -667,7 +667,7 @@ static int res_set_header(lua_State* L) {
   int gone;
   http_conn_t* c = live_res(L, 1, &gone);
   luaL_checkany(L, 3);
-  if (gone || c->res.head_sent)
+  if (gone || c->res.head_sent || c->res.head_fixed)
     return luaL_error(L, "cannot set headers after they are sent");
   set_header(L, &c->res, 2, 3);
   lua_settop(L, 1);
@@ -716,7 +716,7 @@ static int res_remove_header(lua_State* L) {
   http_conn_t* c = live_res(L, 1, &gone);
   size_t n;
   const char* name = luaL_checklstring(L, 2, &n);
-  if (gone || c->res.head_sent)
+  if (gone || c->res.head_sent || c->res.head_fixed)
     return luaL_error(L, "cannot remove headers after they are sent");
   remove_header(&c->res, name, n);
   note_header(&c->res, name, n, "", 0, 0);
@@ -807,7 +807,8 @@ static size_t build_head(http_conn_t* c, long long body_len, char** out,
   n += reason_len;
   memcpy(buf + n, "\r\n", 2);
   n += 2;
-  memcpy(buf + n, r->hbuf, r->hlen);
+  if (r->hlen > 0) /* hbuf is NULL until a header is set */
+    memcpy(buf + n, r->hbuf, r->hlen);
   n += r->hlen;
   if (!r->has_date) {
     const char* date = http_date_line();
@@ -848,7 +849,7 @@ static int res_write_head(lua_State* L) {
   int hidx = 3;
   if (gone)
     return luaL_error(L, "the response has already ended");
-  if (c->res.head_sent)
+  if (c->res.head_sent || c->res.head_fixed)
     return luaL_error(L, "cannot write the head twice (headers sent)");
   c->res.status = status;
   if (lua_type(L, 3) == LUA_TSTRING) {
@@ -869,6 +870,9 @@ static int res_write_head(lua_State* L) {
       lua_pop(L, 1);
     }
   }
+  /* Fixed now, sent with the first write or finish (then with a
+   * Content-Length when finish brings the whole body). */
+  c->res.head_fixed = 1;
   lua_settop(L, 1);
   return 1;
 }
@@ -1054,7 +1058,7 @@ static int res_index(lua_State* L) {
       return 1;
     }
     if (strcmp(key, "headersSent") == 0) {
-      lua_pushboolean(L, c == NULL || c->res.head_sent);
+      lua_pushboolean(L, c == NULL || c->res.head_sent || c->res.head_fixed);
       return 1;
     }
     if (strcmp(key, "finished") == 0 || strcmp(key, "writableEnded") == 0) {
@@ -1084,7 +1088,7 @@ static int res_newindex(lua_State* L) {
   const char* key = lua_tostring(L, 2);
   if (key != NULL && strcmp(key, "statusCode") == 0) {
     int status = res_status_check(L, (int)luaL_checkinteger(L, 3));
-    if (c != NULL && !c->res.head_sent)
+    if (c != NULL && !c->res.head_sent && !c->res.head_fixed)
       c->res.status = status;
     return 0;
   }
@@ -1092,7 +1096,7 @@ static int res_newindex(lua_State* L) {
     size_t n;
     const char* reason = luaL_checklstring(L, 3, &n);
     check_value(L, "status message", reason, n);
-    if (c != NULL && !c->res.head_sent) {
+    if (c != NULL && !c->res.head_sent && !c->res.head_fixed) {
       luaL_unref(L, LUA_REGISTRYINDEX, c->res.reason_ref);
       lua_pushvalue(L, 3);
       c->res.reason_ref = luaL_ref(L, LUA_REGISTRYINDEX);

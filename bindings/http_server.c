@@ -452,6 +452,10 @@ static void stop_reading(http_conn_t* c) {
 
 /* Keeps the bytes after the pause point for later. */
 static void keep_pending(http_conn_t* c, const char* from, size_t len) {
+  if (len == 0) {
+    c->pending_len = 0;
+    return;
+  }
   if (len > c->pending_cap) {
     char* grown = realloc(c->pending, len);
     if (grown == NULL) {
@@ -529,7 +533,11 @@ void http_conn_exchange_done(http_conn_t* c) {
     c->want_finish = 0;
     emit(c, c->res_ref, "finish", NULL, 0);
   }
-  c->want_drain = c->want_close = 0;
+  if (c->want_close) { /* as in Node: 'close' ends every response */
+    c->want_close = 0;
+    emit(c, c->res_ref, "close", NULL, 0);
+  }
+  c->want_drain = 0;
   c->bodyq_len = 0; /* a body nobody read is dropped */
   if (c->complete || !c->in_request)
     c->want_body = 0;

@@ -4,7 +4,7 @@
 local helper = require('spec.helper')
 
 local PUBLIC = { 'child_process', 'coro', 'dgram', 'dns', 'events', 'fs',
-  'json', 'net', 'path', 'process', 'stream', 'timers', 'util' }
+  'http', 'json', 'net', 'path', 'process', 'stream', 'timers', 'url', 'util' }
 
 -- Loads a fresh copy of a module through the searchers require uses, with
 -- its main chunk's _ENV (the first upvalue) replaced by a table that
