@@ -24,6 +24,7 @@ enum {
   HTTP_CB_UPGRADE, /* (req, tcp handle, head bytes) */
   HTTP_CB_ERROR,   /* (message): a problem to log (bad requests are not) */
   HTTP_CB_CLOSED,  /* (): the server closed and its connections are gone */
+  HTTP_CB_FAILED,  /* (report, req, res): the request handler raised */
   HTTP_CB_MAX
 };
 

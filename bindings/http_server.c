@@ -669,6 +669,75 @@ static int field_is(http_conn_t* c, http_field_t* f, const char* name,
   return f->value_len >= vn && strncasecmp(c->head + f->value, value, vn) == 0;
 }
 
+/* The request and response of an exchange, or nil, nil once it is over. */
+static void push_exchange(lua_State* L, const http_ref_t* ref) {
+  http_conn_t* c = http_conn_lookup(ref);
+  if (c == NULL || !c->active) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return;
+  }
+  http_push_request(L, c);
+  http_push_response(L, c);
+}
+
+typedef struct {
+  http_server_t* server;
+  http_ref_t ref;
+} http_failure_t;
+
+/* A handler raised before it waited: the server's failure function gets
+ * the report (with the handler's traceback) and the exchange. */
+static void handler_failed(lh_runtime_t* rt, lua_State* co, void* data) {
+  http_failure_t* f = data;
+  lua_State* h;
+  if (f->server->cb[HTTP_CB_FAILED] == LUA_NOREF ||
+      (h = lh_cb_begin(rt)) == NULL) {
+    lh_uncaught(rt, co);
+    return;
+  }
+  push_ref(h, f->server->cb[HTTP_CB_FAILED]);
+  lua_xmove(co, h, 1);
+  lh_push_report(h, 2, co); /* fn err report */
+  lua_remove(h, 2);
+  push_exchange(h, &f->ref);
+  lh_cb_run(rt, h, 3);
+}
+
+static int guard_done(lua_State* L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;
+}
+
+/* guard(err, report): a handler raised after it waited. Upvalues: the
+ * server userdata, then the exchange's slot, slot_gen and gen. */
+static int handler_guard(lua_State* L) {
+  http_server_t* s = *(http_server_t**)lua_touserdata(L, lua_upvalueindex(1));
+  http_ref_t ref;
+  if (s == NULL || s->cb[HTTP_CB_FAILED] == LUA_NOREF) {
+    lua_settop(L, 1);
+    return lua_error(L);
+  }
+  ref.slot = (uint32_t)lua_tointeger(L, lua_upvalueindex(2));
+  ref.slot_gen = (uint32_t)lua_tointeger(L, lua_upvalueindex(3));
+  ref.gen = (uint32_t)lua_tointeger(L, lua_upvalueindex(4));
+  lua_settop(L, 2);
+  push_ref(L, s->cb[HTTP_CB_FAILED]);
+  lua_pushvalue(L, 2);
+  push_exchange(L, &ref);
+  lua_callk(L, 3, 0, 0, guard_done);
+  return 0;
+}
+
+static void push_guard(lua_State* L, void* data) {
+  http_failure_t* f = data;
+  push_ref(L, f->server->self_ref);
+  lua_pushinteger(L, f->ref.slot);
+  lua_pushinteger(L, f->ref.slot_gen);
+  lua_pushinteger(L, f->ref.gen);
+  lua_pushcclosure(L, handler_guard, 4);
+}
+
 static int on_headers_complete(llhttp_t* p) {
   http_conn_t* c = CONN(p);
   http_server_t* s = c->server;
@@ -714,7 +783,13 @@ static int on_headers_complete(llhttp_t* p) {
   http_push_request(co, c);
   http_push_response(co, c);
   c->active = 1;
-  lh_cb_run(s->rt, co, 2);
+  {
+    http_failure_t f;
+    f.server = s;
+    http_conn_ref(c, &f.ref);
+    if (lh_cb_run_guarded(s->rt, co, 2, handler_failed, &f) == LUA_YIELD)
+      lh_cb_guard(s->rt, co, push_guard, &f);
+  }
   if (c->closing)
     return HPE_USER;
   return 0;
@@ -940,7 +1015,8 @@ static void set_cb(lua_State* L, http_server_t* s, int slot, int idx) {
   s->cb[slot] = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* server(opts, on_request, on_event [, on_upgrade] [, on_error]) */
+/* server(opts, handler, on_event [, on_upgrade] [, on_error]
+ *        [, on_failed]) */
 static int server_new(lua_State* L) {
   http_server_t* s;
   http_server_t** ud;
@@ -974,7 +1050,16 @@ static int server_new(lua_State* L) {
   set_cb(L, s, HTTP_CB_EVENT, 3);
   set_cb(L, s, HTTP_CB_UPGRADE, 4);
   set_cb(L, s, HTTP_CB_ERROR, 5);
+  set_cb(L, s, HTTP_CB_FAILED, 6);
   return 1;
+}
+
+/* handler(fn): the function each request calls, (req, res). */
+static int server_handler(lua_State* L) {
+  http_server_t* s = check_server(L, 1);
+  lh_check_callable(L, 2);
+  set_cb(L, s, HTTP_CB_REQUEST, 2);
+  return 0;
 }
 
 /* listen(host, port [, backlog] [, { ipv6only, reuseport }]) -> 0 | fail */
@@ -1110,6 +1195,7 @@ static int server_gc(lua_State* L) {
 
 static const luaL_Reg server_methods[] = {
     {"listen", server_listen},
+    {"handler", server_handler},
     {"address", server_address},
     {"close", server_close},
     {"connections", server_connections},

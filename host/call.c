@@ -88,7 +88,7 @@ static const char* push_message(lua_State* L, int idx) {
 
 /* Like lua.c: a string-convertible error gets a traceback; an object whose
  * __tostring gives a string is printed as that string alone. */
-static void push_report(lua_State* L, int err, lua_State* co) {
+void lh_push_report(lua_State* L, int err, lua_State* co) {
   int plain =
       lua_type(L, err) == LUA_TSTRING || lua_type(L, err) == LUA_TNUMBER;
   const char* msg = push_message(L, err);
@@ -113,8 +113,8 @@ static void fatal(lh_runtime_t* rt, const char* report) {
 void lh_uncaught(lh_runtime_t* rt, lua_State* co) {
   int ref;
   lua_State* h = pool_take(rt, &ref);
-  lua_xmove(co, h, 1);   /* err */
-  push_report(h, 1, co); /* err report */
+  lua_xmove(co, h, 1);      /* err */
+  lh_push_report(h, 1, co); /* err report */
   if (rt->uncaught_ref == LUA_NOREF || rt->in_uncaught || rt->exiting) {
     if (!rt->exiting || rt->in_uncaught)
       fatal(rt, lua_tostring(h, -1));
@@ -149,8 +149,8 @@ int lh_cb_run(lh_runtime_t* rt, lua_State* co, int nargs) {
   return lh_cb_run_from(rt, co, nargs, rt->from);
 }
 
-int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
-                   lua_State* from) {
+static int run(lh_runtime_t* rt, lua_State* co, int nargs, lua_State* from,
+               lh_guard_fn guard, void* data) {
   int ref = rt->begin_ref;
   int nres = 0;
   int status;
@@ -170,7 +170,10 @@ int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
     lua_pop(co, nres);
     luaL_unref(rt->L, LUA_REGISTRYINDEX, ref);
   } else {
-    lh_uncaught(rt, co);
+    if (guard != NULL)
+      guard(rt, co, data);
+    else
+      lh_uncaught(rt, co);
     lua_resetthread(co);
     lua_settop(co, 0);
     pool_put(rt, co, ref);
@@ -182,6 +185,52 @@ int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
   if (rt->gc_stress)
     lua_gc(rt->L, LUA_GCCOLLECT);
   return status;
+}
+
+int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs,
+                   lua_State* from) {
+  return run(rt, co, nargs, from, NULL, NULL);
+}
+
+int lh_cb_run_guarded(lh_runtime_t* rt, lua_State* co, int nargs,
+                      lh_guard_fn guard, void* data) {
+  return run(rt, co, nargs, rt->from, guard, data);
+}
+
+/* The guard of a parked coroutine lives in the weak set of runtime
+ * threads, in place of `true`: no extra table, gone with the thread. */
+void lh_cb_guard(lh_runtime_t* rt, lua_State* co,
+                 void (*push_guard)(lua_State* L, void* data), void* data) {
+  lua_State* L = rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
+  lua_pushthread(co); /* anchored before anything can allocate */
+  lua_xmove(co, L, 1);
+  push_guard(L, data);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* Routes the error on top of co (which just failed) to its guard, if it
+ * has one: guard(err, report) on a pooled coroutine. */
+static int run_guard(lh_runtime_t* rt, lua_State* co, lua_State* from) {
+  lua_State* L = rt->L;
+  lua_State* h;
+  int ref;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->threads_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  if (lua_rawget(L, -2) != LUA_TFUNCTION || rt->exiting) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  h = pool_take(rt, &ref);
+  lua_xmove(L, h, 1); /* guard */
+  lua_pop(L, 1);      /* threads */
+  lua_xmove(co, h, 1);
+  lh_push_report(h, 2, co); /* guard err report */
+  rt->begin_ref = ref;
+  lh_cb_run_from(rt, h, 2, from);
+  return 1;
 }
 
 /* The main coroutine: like a callback, but it is not pooled, and its death
@@ -259,7 +308,8 @@ int lh_resume(lua_State* L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  lh_uncaught(rt, co);
+  if (!run_guard(rt, co, L))
+    lh_uncaught(rt, co);
   lua_pushboolean(L, 0);
   return 1;
 }

@@ -66,6 +66,15 @@ lua_State* lh_cb_begin(lh_runtime_t* rt);
 int lh_cb_run(lh_runtime_t* rt, lua_State* co, int nargs);
 int lh_cb_run_from(lh_runtime_t* rt, lua_State* co, int nargs, lua_State* from);
 int lh_run_main(lh_runtime_t* rt, int nargs);
+/* A run whose errors go to guard (the error on top of co) instead of the
+ * uncaught route. If it parks (returns LUA_YIELD), lh_cb_guard routes its
+ * later errors to the function push_guard pushes, as fn(err, report). */
+typedef void (*lh_guard_fn)(lh_runtime_t* rt, lua_State* co, void* data);
+int lh_cb_run_guarded(lh_runtime_t* rt, lua_State* co, int nargs,
+                      lh_guard_fn guard, void* data);
+void lh_cb_guard(lh_runtime_t* rt, lua_State* co,
+                 void (*push_guard)(lua_State* L, void* data), void* data);
+void lh_push_report(lua_State* L, int err, lua_State* co);
 void lh_drain_ticks(lh_runtime_t* rt, lua_State* from);
 int lh_spawn(lua_State* L);
 int lh_cb_call_ref(lh_runtime_t* rt, int ref);

@@ -697,6 +697,59 @@ describe('http server handlers', function()
     end)
   end)
 
+  it('answers 500 when a handler raises after it waited', function()
+    run(function()
+      local reported = {}
+      local server, port = serve(function(req, res)
+        timers.sleep(10)
+        if req.path == '/late' then error('late kaboom') end
+        res:finish('fine')
+      end)
+      server:on('handlerError', function(err, req, res)
+        reported[#reported + 1] = { err, req.url, res.headersSent }
+      end)
+      local r = parse_responses(raw(port, 'GET /late HTTP/1.1\r\nHost: x\r\n\r\n' ..
+        'GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      assert.are.equal(500, r[1].status)
+      assert.are.equal('fine', r[2].body)
+      assert.are.equal(1, #reported)
+      assert.matches('late kaboom', reported[1][1])
+      assert.matches('stack traceback', reported[1][1])
+      assert.are.equal('/late', reported[1][2])
+      assert.is_false(reported[1][3])
+      server:close()
+    end)
+  end)
+
+  it('calls every request listener in order, and 404 without any', function()
+    run(function()
+      local order = {}
+      local server, port = serve(nil)
+      local function get()
+        return parse_responses(raw(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))[1]
+      end
+      assert.are.equal(404, get().status)
+      local function first(req) order[#order + 1] = 'first ' .. req.url end
+      local function second(req, res)
+        order[#order + 1] = 'second'
+        res:finish('two')
+      end
+      server:on('request', first)
+      server:on('request', second)
+      assert.are.equal('two', get().body)
+      assert.are.same({ 'first /', 'second' }, order)
+      server:removeListener('request', first)
+      assert.are.equal('two', get().body)
+      assert.are.equal(3, #order)
+      server:off('request', second)
+      assert.are.equal(404, get().status)
+      server:once('request', function(_, res) res:finish('once') end)
+      assert.are.equal('once', get().body)
+      assert.are.equal(404, get().status)
+      server:close()
+    end)
+  end)
+
   it('closes the connection when a handler raises after the head went out', function()
     run(function()
       local server, port = serve(function(req, res)

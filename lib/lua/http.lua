@@ -11,10 +11,9 @@ local url = require('url')
 local wait = require('internal.wait')
 local binding = require('internal.binding')
 
-local error, ipairs, pairs, tonumber, tostring, type, xpcall =
-  error, ipairs, pairs, tonumber, tostring, type, xpcall
+local error, getmetatable, ipairs, pairs, pcall, tonumber, tostring, type =
+  error, getmetatable, ipairs, pairs, pcall, tonumber, tostring, type
 local concat = table.concat
-local traceback = debug.traceback
 local spawn, resume = binding.spawn, binding.resume
 local co_running, co_yield = coroutine.running, coroutine.yield
 
@@ -348,15 +347,19 @@ local function log(msg)
   io.stderr:write('luvhost: ', msg, '\n')
 end
 
--- An error in a handler: 500 if the head is not out yet, else the
--- connection goes; the traceback is logged; the server keeps serving.
-local function handler_failed(server, req, res, err)
+-- A handler raised (the engine caught it, with its traceback): 500 if the
+-- head is not out yet, else the connection goes; the server keeps serving.
+-- req and res are nil when the exchange was already over.
+local function handler_failed(server, report, req, res)
   if server:listenerCount('handlerError') > 0 then
-    server:emit('handlerError', err, req, res)
-  else
+    server:emit('handlerError', report, req, res)
+  elseif req then
     log('error in HTTP request handler for ' .. tostring(req.method) .. ' ' ..
-      tostring(req.url) .. ': ' .. tostring(err))
+      tostring(req.url) .. ': ' .. tostring(report))
+  else
+    log('error in HTTP request handler: ' .. tostring(report))
   end
+  if not res then return end
   if not res.headersSent then
     pcall(function()
       res.statusCode = 500
@@ -365,6 +368,28 @@ local function handler_failed(server, req, res, err)
     end)
   elseif not res.finished then
     res:_destroy()
+  end
+end
+
+local function not_found(_, res)
+  res.statusCode = 404
+  res:finish()
+end
+
+-- The engine calls one function per request: the lone 'request' listener
+-- itself (no wrapper on the hot path), or one that calls each in turn.
+local function sync_handler(server)
+  local eng = server._engine
+  if not eng then return end
+  local listeners = server._events and server._events.request
+  if listeners == nil then
+    eng:handler(not_found)
+  elseif type(listeners) ~= 'table' or getmetatable(listeners) then
+    eng:handler(listeners)
+  else
+    eng:handler(function(req, res)
+      for i = 1, #listeners do listeners[i](req, res) end
+    end)
   end
 end
 
@@ -379,28 +404,27 @@ function M.createServer(opts, handler)
   opts = opts or {}
   local server = Server.new()
   server.listening = false
+  server._engine = engine.server(opts, not_found, on_event, nil, log,
+    function(report, req, res) handler_failed(server, report, req, res) end)
   if handler then server:on('request', handler) end
-  local function on_request(req, res)
-    local listeners = server._events and server._events.request
-    if type(listeners) == 'function' then
-      local ok, err = xpcall(listeners, traceback, req, res)
-      if not ok then handler_failed(server, req, res, err) end
-    elseif listeners then
-      for i = 1, #listeners do
-        local ok, err = xpcall(listeners[i], traceback, req, res)
-        if not ok then handler_failed(server, req, res, err) break end
-      end
-    else
-      res.statusCode = 404
-      res:finish()
-    end
-  end
-  server._engine = engine.server(opts, on_request, on_event, nil, log)
   return server
 end
 
+-- Listener changes on 'request' reach the engine.
+for _, name in ipairs({ 'prependListener', 'once', 'prependOnceListener',
+  'removeListener', 'removeAllListeners' }) do
+  local base = EventEmitter[name]
+  Server[name] = function(self, event, ...)
+    base(self, event, ...)
+    if event == 'request' or event == nil then sync_handler(self) end
+    return self
+  end
+end
+Server.off = Server.removeListener
+
 function Server:on(name, listener)
   EventEmitter.on(self, name, listener)
+  if name == 'request' then sync_handler(self) end
   if name == 'upgrade' and self._engine then
     self._engine:upgrades(function(req, handle, head)
       local net = require('net')
