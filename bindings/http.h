@@ -129,6 +129,7 @@ struct http_conn_s {
   uint8_t paused;      /* the parser waits for the response to finish */
   uint8_t body_paused; /* Lua holds enough unread body */
   uint8_t closing;
+  uint8_t close_when_drained; /* close once the write queue is empty */
   uint8_t in_execute;
   uint8_t keep_alive;  /* this exchange may be followed by another */
   uint8_t in_request;  /* between message begin and complete */

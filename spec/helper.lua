@@ -21,6 +21,8 @@ M.wrapper = os.getenv('LUVHOST_WRAPPER') or ''
 function M.run(body, opts)
   opts = opts or {}
   local timeout = opts.timeout or 10000
+  -- Under valgrind (make valgrind) everything runs ~20x slower.
+  if M.wrapper ~= '' then timeout = timeout * 4 end
   local uncaught = {}
   local function on_uncaught(_, report)
     uncaught[#uncaught + 1] = report
