@@ -89,12 +89,13 @@ typedef struct {
   int reason_ref; /* Lua string, or LUA_NOREF for the standard text */
   char* hbuf;     /* "Name: value\r\n" lines set by the script */
   uint32_t hlen, hcap;
-  uint8_t head_sent;  /* the status line and headers are written */
-  uint8_t head_fixed; /* writeHead was called: no more header changes */
-  uint8_t finished;   /* finish() was called */
-  uint8_t chunked;    /* body framed as chunks */
-  uint8_t has_length; /* the script set Content-Length */
-  uint8_t has_te;     /* ... Transfer-Encoding */
+  uint8_t head_sent;    /* the status line and headers are written */
+  uint8_t head_fixed;   /* writeHead was called: no more header changes */
+  uint8_t hbuf_scratch; /* hbuf is the shared buffer */
+  uint8_t finished;     /* finish() was called */
+  uint8_t chunked;      /* body framed as chunks */
+  uint8_t has_length;   /* the script set Content-Length */
+  uint8_t has_te;       /* ... Transfer-Encoding */
   uint8_t has_date;
   uint8_t has_conn;   /* ... Connection */
   uint8_t conn_close; /* ... and it says close */
@@ -116,6 +117,8 @@ struct http_conn_s {
   uint32_t nfields, fields_cap;
   uint32_t url_off, url_len;
   uint8_t in_value;
+  uint8_t head_scratch; /* head and fields are the shared buffers */
+  uint8_t head_done;    /* the head of this message is complete */
   uint32_t head_bytes;
   uint64_t body_bytes;
   /* body bytes that came before the handler asked for them */
@@ -169,7 +172,10 @@ const char* http_date_line(void);
 /* http_message.c */
 void http_push_request(lua_State* L, http_conn_t* c);
 void http_push_response(lua_State* L, http_conn_t* c);
-void http_response_reset(http_response_t* r);
+void http_response_begin(http_response_t* r);
+void http_response_keep(http_response_t* r);
+void http_response_release(http_response_t* r);
+void http_response_scratch_free(void);
 const char* http_status_text(int status);
 void lh_open_http_message(lua_State* L);
 int lh_http_set_methods(lua_State* L);

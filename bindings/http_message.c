@@ -474,14 +474,58 @@ static const luaL_Reg req_c_methods[] = {
 /* Responses
  * ---------------------------------------------------------------------- */
 
-void http_response_reset(http_response_t* r) {
-  char* hbuf = r->hbuf;
-  uint32_t hcap = r->hcap;
+/* Header lines are built in one shared buffer while a handler runs; a
+ * response still open when its handler returns (it answers later) moves
+ * them into a buffer of its own. */
+static struct {
+  char* buf;
+  uint32_t cap;
+  http_response_t* user;
+} hscratch;
+
+void http_response_begin(http_response_t* r) {
+  http_response_release(r);
   memset(r, 0, sizeof(*r));
-  r->hbuf = hbuf;
-  r->hcap = hcap;
   r->status = 200;
   r->reason_ref = LUA_NOREF;
+  if (hscratch.user == NULL) {
+    hscratch.user = r;
+    r->hbuf_scratch = 1;
+    r->hbuf = hscratch.buf;
+    r->hcap = hscratch.cap;
+  }
+}
+
+void http_response_keep(http_response_t* r) {
+  char* own;
+  if (!r->hbuf_scratch)
+    return;
+  own = r->hlen ? malloc(r->hlen) : NULL;
+  if (own != NULL)
+    memcpy(own, r->hbuf, r->hlen);
+  hscratch.user = NULL;
+  r->hbuf_scratch = 0;
+  r->hbuf = own;
+  r->hcap = own != NULL ? r->hlen : 0;
+  r->hlen = r->hcap; /* out of memory: the headers are lost, not corrupt */
+}
+
+void http_response_scratch_free(void) {
+  if (hscratch.user != NULL)
+    return;
+  free(hscratch.buf);
+  hscratch.buf = NULL;
+  hscratch.cap = 0;
+}
+
+void http_response_release(http_response_t* r) {
+  if (r->hbuf_scratch)
+    hscratch.user = NULL;
+  else
+    free(r->hbuf);
+  r->hbuf_scratch = 0;
+  r->hbuf = NULL;
+  r->hcap = r->hlen = 0;
 }
 
 void http_push_response(lua_State* L, http_conn_t* c) {
@@ -570,6 +614,10 @@ static int hbuf_reserve(http_response_t* r, size_t more) {
       return 0;
     r->hbuf = grown;
     r->hcap = cap;
+    if (r->hbuf_scratch) {
+      hscratch.buf = grown;
+      hscratch.cap = cap;
+    }
   }
   return 1;
 }

@@ -173,6 +173,121 @@ static void arm(http_conn_t* c, uint64_t ms) {
 /* Freeing
  * ----------------------------------------------------------------------- */
 
+/* Request heads are parsed into one shared buffer; only a connection that
+ * still needs its head when a read is done (a head split across reads, a
+ * handler that waits) copies it into a buffer of its own. Idle
+ * keep-alive connections hold no head at all. */
+static int live_servers;
+static struct {
+  char* head;
+  uint32_t head_cap;
+  http_field_t* fields;
+  uint32_t fields_cap;
+  http_conn_t* user; /* the connection parsing into it, or NULL */
+} scratch;
+
+/* At a message's start: the shared buffer if it is free. */
+static void head_take(http_conn_t* c) {
+  if (c->head_scratch || c->head != NULL || scratch.user != NULL)
+    return;
+  scratch.user = c;
+  c->head_scratch = 1;
+  c->head = scratch.head;
+  c->head_cap = scratch.head_cap;
+  c->fields = scratch.fields;
+  c->fields_cap = scratch.fields_cap;
+}
+
+static void head_forget(http_conn_t* c) {
+  if (c->head_scratch) {
+    scratch.user = NULL;
+    c->head_scratch = 0;
+  } else {
+    free(c->head);
+    free(c->fields);
+  }
+  c->head = NULL;
+  c->fields = NULL;
+  c->head_cap = c->fields_cap = 0;
+}
+
+/* The connection goes: its head with it. */
+static void head_drop(http_conn_t* c) {
+  head_forget(c);
+  c->head_len = c->nfields = 0;
+}
+
+/* After a read: a head still needed moves out of the shared buffer. */
+static void head_release(http_conn_t* c) {
+  char* head;
+  http_field_t* fields;
+  if (!c->head_scratch)
+    return;
+  if (!c->active && !(c->in_request && !c->head_done)) {
+    head_forget(c);
+    return;
+  }
+  head = malloc(c->head_len ? c->head_len : 1);
+  fields = malloc(sizeof(*fields) * (c->nfields ? c->nfields : 1));
+  if (head == NULL || fields == NULL) {
+    free(head);
+    free(fields);
+    head_drop(c);
+    http_conn_close(c);
+    return;
+  }
+  memcpy(head, c->head, c->head_len);
+  memcpy(fields, c->fields, sizeof(*fields) * c->nfields);
+  scratch.user = NULL;
+  c->head_scratch = 0;
+  c->head = head;
+  c->head_cap = c->head_len;
+  c->fields = fields;
+  c->fields_cap = c->nfields;
+}
+
+/* Grows the head buffer (the shared one stays shared). */
+static int head_grow(http_conn_t* c, size_t need) {
+  uint32_t cap = c->head_cap ? c->head_cap : HEAD_MIN;
+  char* grown;
+  while (cap < need)
+    cap *= 2;
+  grown = realloc(c->head, cap);
+  if (grown == NULL)
+    return -1;
+  c->head = grown;
+  c->head_cap = cap;
+  if (c->head_scratch) {
+    scratch.head = grown;
+    scratch.head_cap = cap;
+  }
+  return 0;
+}
+
+static int fields_grow(http_conn_t* c) {
+  uint32_t cap = c->fields_cap ? c->fields_cap * 2 : 16;
+  http_field_t* grown = realloc(c->fields, sizeof(*grown) * cap);
+  if (grown == NULL)
+    return -1;
+  c->fields = grown;
+  c->fields_cap = cap;
+  if (c->head_scratch) {
+    scratch.fields = grown;
+    scratch.fields_cap = cap;
+  }
+  return 0;
+}
+
+/* With the last server gone, nothing parses: the shared buffer goes. */
+static void scratch_free(void) {
+  if (scratch.user != NULL)
+    return;
+  free(scratch.head);
+  free(scratch.fields);
+  memset(&scratch, 0, sizeof(scratch));
+  http_response_scratch_free();
+}
+
 static void conn_free(http_conn_t* c) {
   http_server_t* s = c->server;
   if (c->prev)
@@ -183,11 +298,10 @@ static void conn_free(http_conn_t* c) {
     c->next->prev = c->prev;
   s->nconns--;
   slot_give(c);
-  free(c->head);
-  free(c->fields);
+  head_drop(c);
   free(c->pending);
   free(c->bodyq);
-  free(c->res.hbuf);
+  http_response_release(&c->res);
   free(c);
   server_maybe_closed(s);
 }
@@ -474,6 +588,12 @@ static void execute(http_conn_t* c, const char* data, size_t len) {
   c->in_execute = 1;
   err = llhttp_execute(&c->parser, data, len);
   c->in_execute = 0;
+  if (err == HPE_PAUSED_UPGRADE && !c->closing) {
+    const char* pos = llhttp_get_error_pos(&c->parser);
+    upgrade(c, pos, (size_t)(data + len - pos));
+    return;
+  }
+  head_release(c);
   if (c->closing)
     return;
   if (err == HPE_OK) {
@@ -485,11 +605,6 @@ static void execute(http_conn_t* c, const char* data, size_t len) {
     const char* pos = llhttp_get_error_pos(&c->parser);
     stop_reading(c);
     keep_pending(c, pos, (size_t)(data + len - pos));
-    return;
-  }
-  if (err == HPE_PAUSED_UPGRADE) {
-    const char* pos = llhttp_get_error_pos(&c->parser);
-    upgrade(c, pos, (size_t)(data + len - pos));
     return;
   }
   /* A malformed or refused request: 400 unless a limit said otherwise. */
@@ -540,6 +655,14 @@ void http_conn_exchange_done(http_conn_t* c) {
   if (c->complete || !c->in_request)
     c->want_body = 0;
   detach(c);
+  /* Nothing of the exchange is needed now: an idle connection holds no
+   * buffers (the shared ones go back at the end of the read). */
+  if (!c->head_scratch)
+    head_forget(c);
+  http_response_release(&c->res);
+  free(c->bodyq);
+  c->bodyq = NULL;
+  c->bodyq_cap = 0;
   if (!c->keep_alive || s->closing) {
     close_after_writes(c);
     return;
@@ -568,17 +691,8 @@ static int head_append(http_conn_t* c, const char* at, size_t len) {
     c->error_status = 431;
     return HPE_USER;
   }
-  if (c->head_len + len > c->head_cap) {
-    uint32_t cap = c->head_cap ? c->head_cap : HEAD_MIN;
-    char* grown;
-    while (cap < c->head_len + len)
-      cap *= 2;
-    grown = realloc(c->head, cap);
-    if (grown == NULL)
-      return HPE_USER;
-    c->head = grown;
-    c->head_cap = cap;
-  }
+  if (c->head_len + len > c->head_cap && head_grow(c, c->head_len + len) < 0)
+    return HPE_USER;
   memcpy(c->head + c->head_len, at, len);
   c->head_len += (uint32_t)len;
   return 0;
@@ -589,7 +703,9 @@ static int on_message_begin(llhttp_t* p) {
   http_server_t* s = c->server;
   c->in_request = 1;
   c->complete = 0;
+  c->head_done = 0;
   c->head_len = 0;
+  head_take(c);
   c->nfields = 0;
   c->in_value = 0;
   c->head_bytes = 0;
@@ -620,14 +736,8 @@ static int on_header_field(llhttp_t* p, const char* at, size_t len) {
       c->error_status = 431;
       return HPE_USER;
     }
-    if (c->nfields == c->fields_cap) {
-      uint32_t cap = c->fields_cap ? c->fields_cap * 2 : 16;
-      http_field_t* grown = realloc(c->fields, sizeof(*grown) * cap);
-      if (grown == NULL)
-        return HPE_USER;
-      c->fields = grown;
-      c->fields_cap = cap;
-    }
+    if (c->nfields == c->fields_cap && fields_grow(c) < 0)
+      return HPE_USER;
     f = &c->fields[c->nfields++];
     f->name = c->head_len;
     f->name_len = 0;
@@ -760,7 +870,8 @@ static int on_headers_complete(llhttp_t* p) {
   c->keep_alive = (uint8_t)(llhttp_should_keep_alive(p) && !s->closing);
   c->head_request = p->method == HTTP_HEAD;
   c->gen++;
-  http_response_reset(&c->res);
+  c->head_done = 1;
+  http_response_begin(&c->res);
   c->res.no_body = c->head_request;
   c->want_body = c->want_drain = c->want_close = 0;
   c->body_paused = 0;
@@ -788,6 +899,8 @@ static int on_headers_complete(llhttp_t* p) {
     if (lh_cb_run_guarded(s->rt, co, 2, handler_failed, &f) == LUA_YIELD)
       lh_cb_guard(s->rt, co, push_guard, &f);
   }
+  if (c->active) /* the handler answers later: its headers move out */
+    http_response_keep(&c->res);
   if (c->closing)
     return HPE_USER;
   return 0;
@@ -1049,6 +1162,7 @@ static int server_new(lua_State* L) {
   if (s == NULL)
     return luaL_error(L, "not enough memory");
   *ud = s;
+  live_servers++;
   s->rt = lh_runtime(L);
   s->self_ref = LUA_NOREF;
   for (i = 0; i < HTTP_CB_MAX; i++)
@@ -1208,6 +1322,8 @@ static int server_gc(lua_State* L) {
     luaL_unref(L, LUA_REGISTRYINDEX, s->cb[i]);
   if (s->nconns == 0 && s->listener == NULL)
     free(s);
+  if (--live_servers == 0)
+    scratch_free();
   return 0;
 }
 

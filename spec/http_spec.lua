@@ -945,6 +945,125 @@ describe('http server handlers', function()
   end)
 end)
 
+describe('http server buffers shared between connections', function()
+  it('keeps a head split across reads while other connections are served', function()
+    run(function()
+      local server, port = serve(function(req, res)
+        res:setHeader('X-Echo', req.headers['x-mine'] or 'none')
+        res:finish(req.url)
+      end)
+      local slow = assert(net.connect({ host = '127.0.0.1', port = port }))
+      slow:write('GET /slow-path HTTP/1.1\r\nHost: x\r\nX-Mi')
+      timers.sleep(20)
+      for i = 1, 5 do
+        local r = parse_responses(raw(port, 'GET /fast' .. i .. ' HTTP/1.1\r\nHost: x\r\n' ..
+          'X-Mine: fast' .. i .. '\r\nConnection: close\r\n\r\n'))[1]
+        assert.are.equal('/fast' .. i, r.body)
+        assert.are.equal('fast' .. i, r.headers['x-echo'])
+      end
+      slow:write('ne: slow\r\nConnection: close\r\n\r\n')
+      local parts = {}
+      while true do
+        local chunk = slow:read()
+        if not chunk then break end
+        parts[#parts + 1] = chunk
+      end
+      slow:close()
+      local r = parse_responses(table.concat(parts))[1]
+      assert.are.equal('/slow-path', r.body)
+      assert.are.equal('slow', r.headers['x-echo'])
+      server:close()
+    end)
+  end)
+
+  it('keeps the headers of a response answered later while others are served', function()
+    run(function()
+      local later
+      local server, port = serve(function(req, res)
+        res:setHeader('X-Path', req.path)
+        if req.path == '/later' then
+          later = function()
+            res:setHeader('X-Second', 'two')
+            res:finish('late')
+          end
+          return -- answered from elsewhere
+        end
+        res:finish('now')
+      end)
+      local waiting = assert(net.connect({ host = '127.0.0.1', port = port }))
+      waiting:write('GET /later HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      timers.sleep(20)
+      local r = parse_responses(raw(port, 'GET /now HTTP/1.1\r\nHost: x\r\n' ..
+        'Connection: close\r\n\r\n'))[1]
+      assert.are.equal('/now', r.headers['x-path'])
+      later()
+      local parts = {}
+      while true do
+        local chunk = waiting:read()
+        if not chunk then break end
+        parts[#parts + 1] = chunk
+      end
+      waiting:close()
+      local l = parse_responses(table.concat(parts))[1]
+      assert.are.equal('late', l.body)
+      assert.are.equal('/later', l.headers['x-path'])
+      assert.are.equal('two', l.headers['x-second'])
+      server:close()
+    end)
+  end)
+
+  it('answers requests from inside the handler of another', function()
+    run(function()
+      local parked
+      local server, port = serve(function(req, res)
+        res:setHeader('X-Who', req.path)
+        if req.path == '/a1' then
+          parked = coroutine.running()
+          coroutine.yield() -- woken by /b's handler
+          res:setHeader('X-After', 'a1')
+          res:finish('A1') -- then /a2, pipelined behind it, runs at once
+        elseif req.path == '/a2' then
+          res:setHeader('X-Inner', 'a2')
+          res:finish('A2')
+        else
+          res:setHeader('X-Before', 'b')
+          coroutine.resume(parked) -- /a1 and /a2 are answered in here
+          res:setHeader('X-End', 'b')
+          res:finish('B')
+        end
+      end)
+      local a = assert(net.connect({ host = '127.0.0.1', port = port }))
+      a:write('GET /a1 HTTP/1.1\r\nHost: x\r\n\r\n' ..
+        'GET /a2 HTTP/1.1\r\nHost: x\r\nX-Pad: ' .. string.rep('p', 600) ..
+        '\r\nConnection: close\r\n\r\n')
+      timers.sleep(20)
+      local rb = parse_responses(raw(port, 'GET /b HTTP/1.1\r\nHost: x\r\n' ..
+        'Connection: close\r\n\r\n'))[1]
+      local parts = {}
+      while true do
+        local chunk = a:read()
+        if not chunk then break end
+        parts[#parts + 1] = chunk
+      end
+      a:close()
+      local ra = parse_responses(table.concat(parts))
+      assert.are.equal('B', rb.body)
+      assert.are.same({ 'b', 'b', '/b' }, { rb.headers['x-before'], rb.headers['x-end'],
+        rb.headers['x-who'] })
+      assert.is_nil(rb.headers['x-after'])
+      assert.is_nil(rb.headers['x-inner'])
+      assert.are.equal(2, #ra)
+      assert.are.equal('A1', ra[1].body)
+      assert.are.same({ '/a1', 'a1' }, { ra[1].headers['x-who'], ra[1].headers['x-after'] })
+      assert.is_nil(ra[1].headers['x-before'])
+      assert.are.equal('A2', ra[2].body)
+      assert.are.same({ '/a2', 'a2' }, { ra[2].headers['x-who'], ra[2].headers['x-inner'] })
+      assert.is_nil(ra[2].headers['x-end'])
+      server:close()
+    end)
+  end)
+end)
+
 describe('http server flow control', function()
   it('suspends res:write while the client does not read', function()
     run(function()
