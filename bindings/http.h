@@ -169,6 +169,10 @@ void http_push_response(lua_State* L, http_conn_t* c);
 void http_response_reset(http_response_t* r);
 const char* http_status_text(int status);
 void lh_open_http_message(lua_State* L);
+void http_push_headers(lua_State* L, const char* data,
+                       const http_field_t* fields, uint32_t n);
+void http_push_raw_headers(lua_State* L, const char* data,
+                           const http_field_t* fields, uint32_t n);
 int lh_http_set_methods(lua_State* L);
 
 #endif
