@@ -812,7 +812,8 @@ static size_t build_head(http_conn_t* c, long long body_len, char** out,
   n += reason_len;
   memcpy(buf + n, "\r\n", 2);
   n += 2;
-  memcpy(buf + n, r->hbuf, r->hlen);
+  if (r->hlen > 0) /* hbuf is NULL until a header is set */
+    memcpy(buf + n, r->hbuf, r->hlen);
   n += r->hlen;
   if (!r->has_date) {
     const char* date = http_date_line();
