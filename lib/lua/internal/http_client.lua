@@ -266,8 +266,8 @@ local function on_end(sock)
   if code == 'HPE_INVALID_EOF_STATE' then code = nil end
   dispatch(sock, req, events, n, code, reason)
   if sock._httpMessage == req then
+    destroy_socket(sock) -- first: whoever socket_lost wakes sees it gone
     socket_lost(sock, req, nil)
-    destroy_socket(sock)
   end
 end
 
@@ -838,13 +838,13 @@ end
 local function end_response(res, err)
   res._ended = true
   res._err = err
+  if err then emit(res, 'aborted') end
   local co = res._reader
   if co then
     res._reader = nil
     resume(co, READ, nil, err)
   end
   if err then
-    emit(res, 'aborted')
     if res:listenerCount('error') > 0 then emit(res, 'error', err) end
   else
     maybe_end(res)
@@ -971,8 +971,8 @@ dispatch = function(sock, req, events, n, code, reason)
   if code then
     local err = errors.new(code, 'Parse Error: ' .. tostring(reason),
       { reason = reason })
-    if req.res then abort_response(req, err) else fail(req, err) end
     if sock._httpMessage == req then destroy_socket(sock) end
+    if req.res then abort_response(req, err) else fail(req, err) end
   end
 end
 
