@@ -53,6 +53,22 @@ local function agent(opts)
   return http.Agent.new(opts)
 end
 
+-- A gate one coroutine waits at until another opens it (or has opened
+-- it): orders events between a server and the client without sleeping.
+local function gate()
+  local g = { opened = false }
+  function g.wait()
+    if g.opened then return end
+    g.waiter = require('internal.wait').waiter('gate')
+    g.waiter:wait()
+  end
+  function g.open()
+    g.opened = true
+    if g.waiter then g.waiter:wake() end
+  end
+  return g
+end
+
 describe('http client against the luvhost server', function()
   it('GETs a response: status, headers, raw headers, body', function()
     run(function()
@@ -240,26 +256,33 @@ describe('http client against the luvhost server', function()
     end, { timeout = 120000 })
   end)
 
-  it('holds back a body nobody reads (the socket pauses)', function()
+  it('holds back a body read slowly: bounded buffering, then all of it', function()
     run(function()
-      local data = pattern_bytes(4 * 1024 * 1024)
-      local written
+      local data = pattern_bytes(16 * 1024 * 1024)
       local server, base = serve(function(_, res)
         res:setHeader('Content-Length', #data)
-        local pos = 1
-        while pos <= #data do
+        for pos = 1, #data, 65536 do
           assert(res:write(data:sub(pos, pos + 65535)))
-          pos = pos + 65536
-          written = pos - 1
         end
         res:finish()
       end)
       local a = agent()
       local res = assert(http.get(base, { agent = a }))
-      -- Let the server write as much as it can while we do not read.
-      for _ = 1, 20 do timers.sleep(5) end
-      assert.is_true(written < #data, 'the server could write everything')
-      assert.is_true(res:body() == data)
+      local parts, reads, max_queued = {}, 0, 0
+      while true do
+        local chunk, err = res:read()
+        assert.is_nil(err)
+        if not chunk then break end
+        parts[#parts + 1] = chunk
+        reads = reads + 1
+        max_queued = math.max(max_queued, res._size)
+        if reads % 16 == 0 then timers.sleep(1) end -- a slow reader
+      end
+      assert.is_true(table.concat(parts) == data)
+      -- The socket stops reading past the mark (64 KiB): what waits in
+      -- the client is at most the mark and one read.
+      assert.is_true(max_queued <= 2 * 65536,
+        ('%d bytes waited unread'):format(max_queued))
       a:destroy()
       server:close()
     end, { timeout = 60000 })
@@ -359,6 +382,49 @@ describe('http client against the luvhost server', function()
       b:destroy()
       server:close()
     end)
+  end)
+
+  it('serves 300 concurrent requests through 10 pooled connections', function()
+    run(function()
+      local ports, n = {}, 0
+      local server, base = serve(function(req, res)
+        if not ports[req.socket.remotePort] then
+          ports[req.socket.remotePort] = true
+          n = n + 1
+        end
+        res:finish(req.url)
+      end)
+      local a = agent({ maxSockets = 10 })
+      local tasks = {}
+      for i = 1, 300 do
+        tasks[i] = coro.spawn(function()
+          local res = assert(http.get(base .. '/' .. i, { agent = a }))
+          return res:body()
+        end)
+      end
+      local results = assert(coro.all(tasks))
+      for i = 1, 300 do assert.are.equal('/' .. i, results[i][1]) end
+      assert.are.equal(10, n)
+      -- A request destroyed while it waits for a connection leaves the
+      -- queue; the others go on.
+      local name = '127.0.0.1:' .. server:address().port
+      local reqs = {}
+      for i = 1, 12 do
+        reqs[i] = http.request(base .. '/q' .. i, { agent = a })
+        reqs[i]:finish()
+      end
+      assert.are.equal(2, #a.requests[name])
+      reqs[11]:destroy()
+      assert.are.equal(1, #a.requests[name])
+      local res, err = reqs[11]:response()
+      assert.is_nil(res)
+      assert.are.equal('ECONNRESET', err.code)
+      for _, i in ipairs({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12 }) do
+        assert.are.equal('/q' .. i, assert(reqs[i]:response()):body())
+      end
+      a:destroy()
+      server:close()
+    end, { timeout = 30000 })
   end)
 
   it('returns 3xx as is: redirects are not followed', function()
@@ -503,8 +569,9 @@ describe('http client against the luvhost server', function()
       local probe = net.createServer()
       assert(probe:listen(0, '127.0.0.1'))
       local port = probe:address().port
-      probe:close()
-      timers.sleep(1)
+      local closed = gate()
+      probe:close(closed.open)
+      closed.wait()
       local a = agent()
       local res, err = http.get('http://127.0.0.1:' .. port .. '/', { agent = a })
       assert.is_nil(res)
@@ -566,21 +633,22 @@ describe('http client against misbehaving servers', function()
       assert.are.equal('ECONNRESET', err.code)
       assert.are.equal('aborted', err.message)
       assert.is_false(res.complete)
-      timers.sleep(1)
       assert.are.equal(1, aborted)
       assert.is_nil(next(a.sockets))
       assert.is_nil(next(a.freeSockets))
       -- The same while a chunked body is being read with read().
       server:close()
+      local got_hello = gate()
       server, port = raw_server(function(sock)
         read_until(sock, '\r\n\r\n')
         sock:write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' ..
           '5\r\nhello\r\n')
-        timers.sleep(5)
+        got_hello.wait()
         sock:destroy()
       end)
       res = assert(http.get({ host = '127.0.0.1', port = port, agent = a }))
       assert.are.equal('hello', res:read())
+      got_hello.open()
       local chunk, rerr = res:read()
       assert.is_nil(chunk)
       assert.are.equal('ECONNRESET', rerr.code)
@@ -749,10 +817,11 @@ describe('http client against misbehaving servers', function()
 
   it('drops a pooled connection the server closes', function()
     run(function()
+      local pooled = gate()
       local server, port = raw_server(function(sock)
         read_until(sock, '\r\n\r\n')
         sock:write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
-        timers.sleep(2)
+        pooled.wait()
         sock:destroy()
       end)
       local a = agent()
@@ -762,6 +831,7 @@ describe('http client against misbehaving servers', function()
       local sock = a.freeSockets[name][1]
       local w = require('internal.wait').waiter('test')
       sock:on('close', function() w:wake() end)
+      pooled.open()
       w:wait()
       assert.is_nil(a.freeSockets[name])
       server:close()
