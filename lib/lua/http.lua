@@ -509,5 +509,6 @@ local client = require('internal.http_client')
 M.request, M.get = client.request, client.get
 M.Agent, M.globalAgent = client.Agent, client.globalAgent
 M.ClientRequest, M.IncomingMessage = client.ClientRequest, client.IncomingMessage
+client.IncomingMessage.body = Request.body -- the whole body, over read()
 
 return M

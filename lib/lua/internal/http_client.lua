@@ -1008,27 +1008,8 @@ function IncomingMessage:read(cb)
   end
 end
 
--- body([cb]) -> the whole body (a string) | nil, err
-function IncomingMessage:body(cb)
-  if cb then
-    wait.check_callback(cb, 'body')
-    spawn(function()
-      local data, err = self:body()
-      if err then cb(err) else cb(nil, data) end
-    end)
-    return
-  end
-  local parts = {}
-  while true do
-    local chunk, err = self:read()
-    if not chunk then
-      if err then return nil, err end
-      break
-    end
-    parts[#parts + 1] = chunk
-  end
-  return concat(parts)
-end
+-- res:body([cb]) -> the whole body | nil, err: http.lua gives responses
+-- the server request's body(), the same loop over read().
 
 -- resume() -> res: the body flows to 'data' listeners (and is dropped
 -- when there are none: Node's way to discard a response).
