@@ -178,6 +178,10 @@ void http_response_release(http_response_t* r);
 void http_response_scratch_free(void);
 const char* http_status_text(int status);
 void lh_open_http_message(lua_State* L);
+void http_push_headers(lua_State* L, const char* data,
+                       const http_field_t* fields, uint32_t n);
+void http_push_raw_headers(lua_State* L, const char* data,
+                           const http_field_t* fields, uint32_t n);
 int lh_http_set_methods(lua_State* L);
 
 #endif

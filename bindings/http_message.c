@@ -267,49 +267,54 @@ static int keeps_first(const char* name) {
   return 0;
 }
 
-/* headers: lower-cased names; repeats joined as Node joins them. */
-static void push_headers(lua_State* L, http_req_t* r) {
+/* headers: lower-cased names; repeats joined as Node joins them. The
+ * fields are offsets into data (a request head here, a response head in
+ * http_parser.c). */
+void http_push_headers(lua_State* L, const char* data,
+                       const http_field_t* fields, uint32_t n) {
   uint32_t i;
-  lua_createtable(L, 0, (int)r->nfields);
-  for (i = 0; i < r->nfields; i++) {
-    http_field_t* f = &r->fields[i];
+  lua_createtable(L, 0, (int)n);
+  for (i = 0; i < n; i++) {
+    const http_field_t* f = &fields[i];
     const char* name;
-    push_lower(L, r->data + f->name, f->name_len); /* t name */
+    push_lower(L, data + f->name, f->name_len); /* t name */
     name = lua_tostring(L, -1);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TNIL) { /* t name old */
       lua_pop(L, 1);
       if (strcmp(name, "set-cookie") == 0) {
         lua_createtable(L, 1, 0);
-        lua_pushlstring(L, r->data + f->value, f->value_len);
+        lua_pushlstring(L, data + f->value, f->value_len);
         lua_rawseti(L, -2, 1);
       } else {
-        lua_pushlstring(L, r->data + f->value, f->value_len);
+        lua_pushlstring(L, data + f->value, f->value_len);
       }
       lua_rawset(L, -3);
     } else if (strcmp(name, "set-cookie") == 0) {
-      lua_pushlstring(L, r->data + f->value, f->value_len);
+      lua_pushlstring(L, data + f->value, f->value_len);
       lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
       lua_pop(L, 2);
     } else if (keeps_first(name)) {
       lua_pop(L, 2);
     } else { /* t name old */
       lua_pushstring(L, strcmp(name, "cookie") == 0 ? "; " : ", ");
-      lua_pushlstring(L, r->data + f->value, f->value_len);
+      lua_pushlstring(L, data + f->value, f->value_len);
       lua_concat(L, 3);
       lua_rawset(L, -3);
     }
   }
 }
 
-static void push_raw_headers(lua_State* L, http_req_t* r) {
+/* rawHeaders: { name1, value1, name2, value2, ... } as received. */
+void http_push_raw_headers(lua_State* L, const char* data,
+                           const http_field_t* fields, uint32_t n) {
   uint32_t i;
-  lua_createtable(L, (int)r->nfields * 2, 0);
-  for (i = 0; i < r->nfields; i++) {
-    http_field_t* f = &r->fields[i];
-    lua_pushlstring(L, r->data + f->name, f->name_len);
+  lua_createtable(L, (int)n * 2, 0);
+  for (i = 0; i < n; i++) {
+    const http_field_t* f = &fields[i];
+    lua_pushlstring(L, data + f->name, f->name_len);
     lua_rawseti(L, -2, i * 2 + 1);
-    lua_pushlstring(L, r->data + f->value, f->value_len);
+    lua_pushlstring(L, data + f->value, f->value_len);
     lua_rawseti(L, -2, i * 2 + 2);
   }
 }
@@ -381,9 +386,9 @@ static int req_index(lua_State* L) {
   if (key == NULL)
     return 0;
   if (strcmp(key, "headers") == 0) {
-    push_headers(L, r);
+    http_push_headers(L, r->data, r->fields, r->nfields);
   } else if (strcmp(key, "rawHeaders") == 0) {
-    push_raw_headers(L, r);
+    http_push_raw_headers(L, r->data, r->fields, r->nfields);
   } else {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &req_getters_key);
     if (!lua_istable(L, -1))

@@ -577,7 +577,8 @@ static void keep_pending(http_conn_t* c, const char* from, size_t len) {
     c->pending = grown;
     c->pending_cap = len;
   }
-  memmove(c->pending, from, len);
+  if (len > 0) /* pending is NULL until bytes had to wait */
+    memmove(c->pending, from, len);
   c->pending_len = len;
 }
 

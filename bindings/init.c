@@ -72,5 +72,6 @@ const lh_c_module_t lh_binding_modules[] = {
     {"luv", luaopen_uv},
     {"internal.uv", luaopen_internal_uv},
     {"internal.http", luaopen_internal_http},
+    {"internal.http_parser", luaopen_internal_http_parser},
     {NULL, NULL},
 };

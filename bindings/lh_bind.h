@@ -139,5 +139,6 @@ void lh_open_process(lua_State* L);
 int luaopen_uv(lua_State* L);
 int luaopen_internal_uv(lua_State* L);
 int luaopen_internal_http(lua_State* L);
+int luaopen_internal_http_parser(lua_State* L);
 
 #endif

@@ -528,4 +528,11 @@ function Server:unref()
   return self
 end
 
+-- The client: lib/lua/internal/http_client.lua
+local client = require('internal.http_client')
+M.request, M.get = client.request, client.get
+M.Agent, M.globalAgent = client.Agent, client.globalAgent
+M.ClientRequest, M.IncomingMessage = client.ClientRequest, client.IncomingMessage
+client.IncomingMessage.body = Request.body -- the whole body, over read()
+
 return M
