@@ -526,9 +526,45 @@ static void reject(http_conn_t* c, int status) {
 
 static void execute(http_conn_t* c, const char* data, size_t len);
 
+/* Keeps bytes after the pause point (appended to what waits already). */
+static void keep_pending(http_conn_t* c, const char* from, size_t len) {
+  if (len == 0)
+    return;
+  if (c->pending_len + len > c->pending_cap) {
+    size_t cap = c->pending_len + len;
+    char* grown = realloc(c->pending, cap);
+    if (grown == NULL) {
+      http_conn_close(c);
+      return;
+    }
+    c->pending = grown;
+    c->pending_cap = cap;
+  }
+  memmove(c->pending + c->pending_len, from, len);
+  c->pending_len += len;
+}
+
+/* While a handler works on a complete request the socket is still read,
+ * so a client that leaves is noticed (res 'close'); what it pipelines
+ * waits, up to this much. */
+#define PENDING_MAX (64 * 1024)
+
+static int reads_while_paused(http_conn_t* c) {
+  return c->active && c->complete && !c->close_when_drained &&
+         c->pending_len < PENDING_MAX;
+}
+
+static void stop_reading(http_conn_t* c);
+
 static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   http_conn_t* c = ((lh_handle_t*)s->data)->extra;
   if (nread > 0) {
+    if (c->paused) { /* the parser waits for a response */
+      keep_pending(c, buf->base, (size_t)nread);
+      if (!c->closing && !reads_while_paused(c))
+        stop_reading(c);
+      return;
+    }
     execute(c, buf->base, (size_t)nread);
     return;
   }
@@ -540,16 +576,23 @@ static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     http_conn_close(c);
     return;
   }
-  /* The peer ended its side. A request waiting for its response still
-   * gets it (a half-closed client), then the connection closes. */
+  /* The peer ended its side: the handler hears of it ('close'), as in
+   * Node. A response it still sends goes out (a half-closed client),
+   * then the connection closes. */
   c->keep_alive = 0;
-  if (c->active && !c->res.finished && c->complete)
+  if (c->active && !c->res.finished && c->complete) {
+    if (c->want_close) {
+      c->want_close = 0;
+      emit(c, c->res_ref, "close", NULL, 0);
+    }
     return;
+  }
   close_after_writes(c);
 }
 
 static void start_reading(http_conn_t* c) {
-  if (c->reading || c->closing || c->paused || c->body_paused)
+  if (c->reading || c->closing || c->body_paused ||
+      (c->paused && !reads_while_paused(c)))
     return;
   if (uv_read_start((uv_stream_t*)c->tcp, lh_read_alloc, on_read) == 0)
     c->reading = 1;
@@ -563,25 +606,6 @@ static void stop_reading(http_conn_t* c) {
 }
 
 /* Keeps the bytes after the pause point for later. */
-static void keep_pending(http_conn_t* c, const char* from, size_t len) {
-  if (len == 0) {
-    c->pending_len = 0;
-    return;
-  }
-  if (len > c->pending_cap) {
-    char* grown = realloc(c->pending, len);
-    if (grown == NULL) {
-      http_conn_close(c);
-      return;
-    }
-    c->pending = grown;
-    c->pending_cap = len;
-  }
-  if (len > 0) /* pending is NULL until bytes had to wait */
-    memmove(c->pending, from, len);
-  c->pending_len = len;
-}
-
 static void upgrade(http_conn_t* c, const char* rest, size_t len);
 
 static void execute(http_conn_t* c, const char* data, size_t len) {
@@ -604,8 +628,9 @@ static void execute(http_conn_t* c, const char* data, size_t len) {
   }
   if (err == HPE_PAUSED) {
     const char* pos = llhttp_get_error_pos(&c->parser);
-    stop_reading(c);
     keep_pending(c, pos, (size_t)(data + len - pos));
+    if (!c->closing && !reads_while_paused(c))
+      stop_reading(c);
     return;
   }
   /* A malformed or refused request: 400 unless a limit said otherwise. */

@@ -588,6 +588,44 @@ describe('http server with raw sockets', function()
     end)
   end)
 
+  it("tells a working handler that its client left (res 'close')", function()
+    run(function()
+      local seen = {}
+      local server, port = serve(function(req, res)
+        res:on('close', function() seen[#seen + 1] = 'close' end)
+        timers.sleep(100) -- the client leaves meanwhile
+        seen[#seen + 1] = 'woke'
+        res:finish('too late')
+      end)
+      local sock = assert(net.connect({ host = '127.0.0.1', port = port }))
+      sock:write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+      timers.sleep(20)
+      sock:destroy()
+      timers.sleep(150)
+      assert.are.same({ 'close', 'woke' }, seen)
+      assert.are.equal(0, server:getConnections())
+      server:close()
+    end)
+  end)
+
+  it('holds many pipelined requests while a handler works, answering all in order', function()
+    run(function()
+      local server, port = serve(function(req, res)
+        if req.path == '/0' then timers.sleep(50) end
+        res:finish(req.path)
+      end)
+      local parts = {}
+      for i = 0, 199 do
+        parts[#parts + 1] = 'GET /' .. i .. ' HTTP/1.1\r\nHost: x\r\nX-Pad: ' ..
+          string.rep('p', 1000) .. '\r\n' .. (i == 199 and 'Connection: close\r\n' or '') .. '\r\n'
+      end
+      local r = parse_responses(raw(port, table.concat(parts)))
+      assert.are.equal(200, #r)
+      for i = 0, 199 do assert.are.equal('/' .. i, r[i + 1].body) end
+      server:close()
+    end)
+  end)
+
   it('answers a client that half-closed after its request', function()
     run(function()
       local server, port = serve(function(req, res)
