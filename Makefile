@@ -42,8 +42,8 @@ OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
        $(patsubst %.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
-.PHONY: all deps test run sanitize valgrind gc-stress install uninstall clean \
-        format lint check-format
+.PHONY: all deps test run bench sanitize valgrind gc-stress install uninstall \
+        clean format lint check-format
 
 all: $(BIN)
 
@@ -84,6 +84,13 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN) examples/hello.lua
+
+# wrk against examples/hello.lua, Node, nginx and nginx+Lua side by side
+# (a benchmark, not a test: scripts/bench; ROUNDS, DURATION, ONLY, SCENARIOS).
+bench:
+	@scripts/install-deps --bench
+	@$(MAKE) --no-print-directory all
+	@LUVHOST=./$(BIN) scripts/bench
 
 # The same specs on an ASan+UBSan build (build/asan/luvhost).
 sanitize: deps
