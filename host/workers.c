@@ -14,9 +14,8 @@
 #include "runtime.h"
 
 #define MAX_BACKOFF_MS 30000
-#define STABLE_MS 10000 /* a worker up this long is well: delays start over */
-#define ROLL_GAP_MS 500 /* a new worker's time to listen before the next goes \
-                         */
+#define STABLE_MS 10000 /* up this long: delays start over */
+#define ROLL_GAP_MS 500 /* a new worker listens before the next goes */
 
 typedef struct {
   int id;
