@@ -86,11 +86,11 @@ run: deps
 	./$(BIN) examples/hello.lua
 
 # wrk against examples/hello.lua, Node, nginx and nginx+Lua side by side
-# (a benchmark, not a test: scripts/bench; ROUNDS, DURATION, ONLY, SCENARIOS).
+# (a benchmark, not a test: scripts/bench/run; ROUNDS, DURATION, ONLY, SCENARIOS).
 bench:
 	@scripts/install-deps --bench
 	@$(MAKE) --no-print-directory all
-	@LUVHOST=./$(BIN) scripts/bench
+	@LUVHOST=./$(BIN) scripts/bench/run $(ARGS)
 
 # The same specs on an ASan+UBSan build (build/asan/luvhost).
 sanitize: deps

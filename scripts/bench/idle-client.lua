@@ -1,5 +1,5 @@
--- The idle-connection client of scripts/bench, run by luvhost:
---   luvhost scripts/bench.d/idle-client.lua PORT N [HOLD_MS] [HOST]
+-- The idle-connection client of scripts/bench/run, run by luvhost:
+--   luvhost scripts/bench/idle-client.lua PORT N [HOLD_MS] [HOST]
 -- Opens N keep-alive HTTP connections to HOST:PORT (at most PARALLEL being
 -- set up at a time); each sends one GET, reads the whole response and then
 -- stays open and silent. Prints "READY ok=A failed=F" once all N are
