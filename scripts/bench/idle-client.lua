@@ -1,19 +1,25 @@
 -- The idle-connection client of scripts/bench/run, run by luvhost:
---   luvhost scripts/bench/idle-client.lua PORT N [HOLD_MS] [HOST]
--- Opens N keep-alive HTTP connections to HOST:PORT (at most PARALLEL being
--- set up at a time); each sends one GET, reads the whole response and then
--- stays open and silent. Prints "READY ok=A failed=F" once all N are
--- settled, holds them HOLD_MS more (default 3000), prints "DONE alive=L"
--- (those the server has not closed) and exits: 0 when all N stayed alive.
+--   luvhost scripts/bench/idle-client.lua PORT COUNTS GO [HOST]
+-- Opens keep-alive HTTP connections to HOST:PORT in steps: COUNTS is an
+-- increasing list such as "1000,5000,10000" (at most PARALLEL connections
+-- being set up at a time). Each connection sends one GET, reads the whole
+-- response and then stays open and silent. When a step's total is reached
+-- it prints "READY n=N ok=A failed=F alive=L" (alive: not closed by the
+-- server) and waits until the file GO.N exists (the harness has sampled
+-- the server) before opening more. After the last step it prints
+-- "DONE alive=L" and exits: 0 when every connection stayed alive.
 local net = require('net')
 
-local port = assert(tonumber(arg[1]), 'usage: idle-client.lua PORT N')
-local total = assert(tonumber(arg[2]), 'usage: idle-client.lua PORT N')
-local hold_ms = tonumber(arg[3]) or 3000
+local usage = 'usage: idle-client.lua PORT COUNTS GO [HOST]'
+local port = assert(tonumber(arg[1]), usage)
+local counts = {}
+for n in assert(arg[2], usage):gmatch('%d+') do counts[#counts + 1] = tonumber(n) end
+local go = assert(arg[3], usage)
 local host = arg[4] or '127.0.0.1'
 local PARALLEL = 256
 local REQUEST = ('GET / HTTP/1.1\r\nHost: %s:%d\r\n\r\n'):format(host, port)
 
+local step = 1 -- the step being filled: counts[step]
 local started, ok, failed, closed = 0, 0, 0, 0
 local first_error
 local sockets = {}
@@ -31,7 +37,34 @@ local function complete(buf)
   return false -- a body up to the end of the connection: not keep-alive
 end
 
-local open_next
+local function exists(path)
+  local f = io.open(path, 'r')
+  if f then f:close() end
+  return f ~= nil
+end
+
+local open_next, fill
+
+-- All of this step's connections are settled: report, wait for GO.N.
+local function step_done()
+  local n = counts[step]
+  print(('READY n=%d ok=%d failed=%d alive=%d%s'):format(n, ok, failed, ok - closed,
+    first_error and (' first_error=' .. tostring(first_error)) or ''))
+  io.stdout:flush()
+  local poll
+  poll = setInterval(function()
+    if not exists(go .. '.' .. n) then return end
+    clearInterval(poll)
+    step = step + 1
+    if counts[step] then
+      fill()
+    else
+      print(('DONE alive=%d'):format(ok - closed))
+      io.stdout:flush()
+      os.exit(ok - closed == started and failed == 0 and 0 or 1)
+    end
+  end, 20)
+end
 
 local function settled(good, why)
   if good then
@@ -40,16 +73,10 @@ local function settled(good, why)
     failed = failed + 1
     first_error = first_error or why
   end
-  if started < total then open_next() end
-  if ok + failed == total then
-    print(('READY ok=%d failed=%d%s'):format(ok, failed,
-      first_error and (' first_error=' .. tostring(first_error)) or ''))
-    io.stdout:flush()
-    setTimeout(function()
-      print(('DONE alive=%d'):format(ok - closed))
-      io.stdout:flush()
-      os.exit(ok - closed == total and 0 or 1)
-    end, hold_ms)
+  if started < counts[step] then
+    open_next()
+  elseif ok + failed == counts[step] then
+    step_done()
   end
 end
 
@@ -92,4 +119,13 @@ open_next = function()
   end)
 end
 
-for _ = 1, math.min(PARALLEL, total) do open_next() end
+-- Starts the current step: up to PARALLEL connections, each settled one
+-- opens the next until counts[step] have been started.
+fill = function()
+  local want = counts[step] - started
+  if want <= 0 then return step_done() end
+  for _ = 1, math.min(PARALLEL, want) do open_next() end
+end
+
+assert(#counts > 0, usage)
+fill()
