@@ -19,13 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
   return x < y ? -1 : x > y;
 }
 
-static int cmp_long(const void *a, const void *b) {
-  long x = *(const long *)a, y = *(const long *)b;
+static int cmp_long(const void* a, const void* b) {
+  long x = *(const long*)a, y = *(const long*)b;
   return x < y ? -1 : x > y;
 }
 
@@ -35,27 +35,29 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int n = argc > 2 ? atoi(argv[1]) : 0;
   if (n < 1) {
     fprintf(stderr, "usage: startup N CMD [ARG...] [:: CMD [ARG...]]...\n");
     return 2;
   }
   /* Split argv[2..] at "::" into commands (argv is NULL-terminated). */
-  char **cmds[64];
+  char** cmds[64];
   int ncmds = 0;
   cmds[ncmds++] = &argv[2];
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "::") == 0) {
       argv[i] = NULL;
-      if (ncmds == 64) return 2;
+      if (ncmds == 64)
+        return 2;
       cmds[ncmds++] = &argv[i + 1];
     }
   }
-  double *ms = calloc((size_t)(ncmds * n), sizeof *ms);
-  long *rss = calloc((size_t)(ncmds * n), sizeof *rss);
-  int *status = calloc((size_t)ncmds, sizeof *status);
-  if (!ms || !rss || !status) return 1;
+  double* ms = calloc((size_t)(ncmds * n), sizeof *ms);
+  long* rss = calloc((size_t)(ncmds * n), sizeof *rss);
+  int* status = calloc((size_t)ncmds, sizeof *status);
+  if (!ms || !rss || !status)
+    return 1;
 
   for (int round = 0; round < n; round++) {
     for (int c = 0; c < ncmds; c++) {
@@ -89,8 +91,8 @@ int main(int argc, char **argv) {
     }
   }
   for (int c = 0; c < ncmds; c++) {
-    double *m = ms + c * n;
-    long *r = rss + c * n;
+    double* m = ms + c * n;
+    long* r = rss + c * n;
     qsort(m, (size_t)n, sizeof *m, cmp_double);
     qsort(r, (size_t)n, sizeof *r, cmp_long);
     double med = n % 2 ? m[n / 2] : (m[n / 2 - 1] + m[n / 2]) / 2;

@@ -38,7 +38,7 @@ struct date_cache {
   char text[40];
 };
 
-static void date_now(struct date_cache *d) {
+static void date_now(struct date_cache* d) {
   time_t now = time(NULL);
   if (now != d->second) {
     struct tm tm;
@@ -48,11 +48,12 @@ static void date_now(struct date_cache *d) {
   }
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+static int write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return -1;
     }
     p += w;
@@ -63,19 +64,22 @@ static int write_all(int fd, const char *p, size_t n) {
 
 /* The value of header NAME (lower case) in the head [p, end), or NULL;
  * *len is its length. The head's first line is skipped. */
-static const char *header(const char *p, const char *end, const char *name,
-                          size_t *len) {
+static const char* header(const char* p, const char* end, const char* name,
+                          size_t* len) {
   size_t nlen = strlen(name);
-  const char *line = memchr(p, '\n', (size_t)(end - p));
+  const char* line = memchr(p, '\n', (size_t)(end - p));
   while (line && ++line < end) {
-    const char *eol = memchr(line, '\n', (size_t)(end - line));
-    if (!eol) eol = end;
+    const char* eol = memchr(line, '\n', (size_t)(end - line));
+    if (!eol)
+      eol = end;
     if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
         strncasecmp(line, name, nlen) == 0) {
-      const char *v = line + nlen + 1;
-      while (v < eol && (*v == ' ' || *v == '\t')) v++;
-      const char *e = eol;
-      while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) e--;
+      const char* v = line + nlen + 1;
+      while (v < eol && (*v == ' ' || *v == '\t'))
+        v++;
+      const char* e = eol;
+      while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
       *len = (size_t)(e - v);
       return v;
     }
@@ -84,16 +88,17 @@ static const char *header(const char *p, const char *end, const char *name,
   return NULL;
 }
 
-static int has_token(const char *v, size_t len, const char *token) {
+static int has_token(const char* v, size_t len, const char* token) {
   size_t tlen = strlen(token);
   for (size_t i = 0; i + tlen <= len; i++)
-    if (strncasecmp(v + i, token, tlen) == 0) return 1;
+    if (strncasecmp(v + i, token, tlen) == 0)
+      return 1;
   return 0;
 }
 
 /* Appends one response to out; returns its length. */
-static size_t respond(char *out, size_t room, struct date_cache *d,
-                      int status, int close_after) {
+static size_t respond(char* out, size_t room, struct date_cache* d, int status,
+                      int close_after) {
   date_now(d);
   int n = snprintf(out, room,
                    "HTTP/1.1 %s\r\nServer: threadhello\r\nDate: %s\r\n"
@@ -105,18 +110,20 @@ static size_t respond(char *out, size_t room, struct date_cache *d,
   return n > 0 && (size_t)n < room ? (size_t)n : 0;
 }
 
-static void *serve(void *arg) {
+static void* serve(void* arg) {
   int fd = (int)(long)arg;
   char in[BUF_SIZE], out[BUF_SIZE];
-  size_t have = 0;     /* bytes in `in` */
-  size_t skip = 0;     /* body bytes still to discard */
+  size_t have = 0; /* bytes in `in` */
+  size_t skip = 0; /* body bytes still to discard */
   int closing = 0;
   struct date_cache date = {0, ""};
 
   while (!closing) {
     ssize_t r = read(fd, in + have, sizeof in - have);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
     have += (size_t)r;
     size_t pos = 0, outlen = 0;
     while (!closing) {
@@ -124,33 +131,42 @@ static void *serve(void *arg) {
         size_t k = have - pos < skip ? have - pos : skip;
         pos += k;
         skip -= k;
-        if (skip > 0) break;
+        if (skip > 0)
+          break;
       }
-      char *head = in + pos;
-      char *end = memmem(head, have - pos, "\r\n\r\n", 4);
-      if (!end) break;
+      char* head = in + pos;
+      char* end = memmem(head, have - pos, "\r\n\r\n", 4);
+      if (!end)
+        break;
       end += 4;
       size_t vlen = 0;
-      const char *v;
+      const char* v;
       int status = 200;
-      int http10 = memmem(head, (size_t)(end - head), " HTTP/1.0\r\n", 11) != NULL;
+      int http10 =
+          memmem(head, (size_t)(end - head), " HTTP/1.0\r\n", 11) != NULL;
       v = header(head, end, "connection", &vlen);
-      if (v ? has_token(v, vlen, "close") : 0) closing = 1;
-      if (http10 && !(v && has_token(v, vlen, "keep-alive"))) closing = 1;
+      if (v ? has_token(v, vlen, "close") : 0)
+        closing = 1;
+      if (http10 && !(v && has_token(v, vlen, "keep-alive")))
+        closing = 1;
       if (header(head, end, "transfer-encoding", &vlen)) {
         status = 400;
         closing = 1;
       }
       v = header(head, end, "content-length", &vlen);
-      if (v) skip = strtoul(v, NULL, 10);
+      if (v)
+        skip = strtoul(v, NULL, 10);
       pos = (size_t)(end - in);
       if (sizeof out - outlen < 512) { /* flush a long pipeline */
-        if (write_all(fd, out, outlen) < 0) goto done;
+        if (write_all(fd, out, outlen) < 0)
+          goto done;
         outlen = 0;
       }
-      outlen += respond(out + outlen, sizeof out - outlen, &date, status, closing);
+      outlen +=
+          respond(out + outlen, sizeof out - outlen, &date, status, closing);
     }
-    if (outlen > 0 && write_all(fd, out, outlen) < 0) break;
+    if (outlen > 0 && write_all(fd, out, outlen) < 0)
+      break;
     memmove(in, in + pos, have - pos);
     have -= pos;
     if (have == sizeof in) { /* a head larger than the buffer */
@@ -164,12 +180,12 @@ done:
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: threadhello PORT [HOST]\n");
     return 2;
   }
-  const char *host = argc > 2 ? argv[2] : "127.0.0.1";
+  const char* host = argc > 2 ? argv[2] : "127.0.0.1";
   struct sockaddr_in addr = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)atoi(argv[1]))};
   if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
@@ -179,7 +195,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 4096) < 0) {
+  if (bind(lfd, (struct sockaddr*)&addr, sizeof addr) < 0 ||
+      listen(lfd, 4096) < 0) {
     perror("threadhello: bind/listen");
     return 1;
   }
@@ -200,7 +217,7 @@ int main(int argc, char **argv) {
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_t t;
-    int err = pthread_create(&t, &attr, serve, (void *)(long)fd);
+    int err = pthread_create(&t, &attr, serve, (void*)(long)fd);
     if (err) {
       fprintf(stderr, "threadhello: pthread_create: %s\n", strerror(err));
       close(fd);
