@@ -230,7 +230,8 @@ END {
     print "|---|---:|---:|---:|---:|"
     for (i = 1; i <= n_startup; i++) {
       s = startup_order[i]
-      printf "| `%s` | %s | %s | %s | %s |\n", cmd[s], fmt("%.1f", med(s, "startup", "ms")),
+      printf "| `%s`%s | %s | %s | %s | %s |\n", cmd[s], s == "true" ? " (fork and exec alone)" : "",
+        fmt("%.1f", med(s, "startup", "ms")),
         fmt("%.1f", med(s, "startup", "min_ms")) "–" fmt("%.1f", med(s, "startup", "max_ms")),
         fmt("%.1f", med(s, "startup", "rss_kb") / 1024), med(s, "startup", "rc")
     }
