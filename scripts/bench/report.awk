@@ -151,7 +151,7 @@ END {
       ks = med(s, "idle", "kstack_kb." top)
       per = (r0 == "" || r1 == "" || top == 0) ? "-" : sprintf("%.2f", (r1 - r0) / top)
       printf "%s %s | %s | %s | %s |\n", line, per, fmt("%.1f", ks == "" ? "" : ks / 1024),
-        fmt("%.0f", med(s, "idle", "vsz_kb." top) / 1024), commas(med(s, "idle", "alive." top))
+        commas(med(s, "idle", "vsz_kb." top) / 1024), commas(med(s, "idle", "alive." top))
       if (r0 == "") continue
       names_line = names_line " " s
       for (c = 1; c <= ncount; c++) {
