@@ -19,19 +19,22 @@ static llhttp_settings_t settings;
  */
 
 static time_t date_second = -1;
-static char date_line[64];
+static char date_line[HTTP_DATE_LINE_MAX];
+static size_t date_len;
 
 /* "Date: Thu, 27 Nov 2026 13:24:05 GMT\r\n", made once a second. */
-const char* http_date_line(void) {
+/* Writes the Date line, made once a second; returns its length. */
+size_t http_date_put(char* out) {
   time_t now = time(NULL);
   if (now != date_second) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date_line, sizeof(date_line),
-             "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_len = strftime(date_line, sizeof(date_line),
+                        "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     date_second = now;
   }
-  return date_line;
+  memcpy(out, date_line, date_len);
+  return date_len;
 }
 
 /* The connection table: requests and responses find their connection by
@@ -341,7 +344,8 @@ void http_conn_close(http_conn_t* c) {
     emit(c, res_ref, "close", NULL, 0);
   }
   detach(c);
-  uv_close((uv_handle_t*)c->tcp, lh_handle_closed);
+  if (!uv_is_closing((uv_handle_t*)c->tcp)) /* else: the teardown's */
+    uv_close((uv_handle_t*)c->tcp, lh_handle_closed);
 }
 
 /* Closes once the queued writes are out. close() sends the FIN after the
@@ -1037,6 +1041,24 @@ static void on_sweep(uv_timer_t* t) {
   }
 }
 
+/* The runtime's teardown may close the server's own handles before the
+ * server closes them: their close callbacks clear the server's pointer. */
+static void sweep_closed(void* extra) {
+  ((http_server_t*)extra)->sweep = NULL;
+}
+
+static void listener_closed(void* extra) {
+  ((http_server_t*)extra)->listener = NULL;
+}
+
+/* Closes one of the server's own handles (unless the teardown did). */
+static void close_own(uv_handle_t* handle) {
+  lh_handle_t* h = handle->data;
+  h->free_extra = NULL; /* the server forgets it now */
+  if (!uv_is_closing(handle))
+    uv_close(handle, lh_handle_closed);
+}
+
 /* Checks deadlines often enough for the shortest timeout (within a
  * quarter of it, at most once a second, at least every 10 ms). */
 static void start_sweep(http_server_t* s) {
@@ -1059,6 +1081,7 @@ static void start_sweep(http_server_t* s) {
   h = s->sweep->data;
   h->flags = LH_HIDDEN;
   h->extra = s;
+  h->free_extra = sweep_closed;
   uv_timer_init(s->rt->loop, s->sweep);
   uv_timer_start(s->sweep, on_sweep, interval, interval);
   uv_unref((uv_handle_t*)s->sweep); /* connections keep the loop alive */
@@ -1067,7 +1090,7 @@ static void start_sweep(http_server_t* s) {
 static void stop_sweep(http_server_t* s) {
   if (s->sweep == NULL)
     return;
-  uv_close((uv_handle_t*)s->sweep, lh_handle_closed);
+  close_own((uv_handle_t*)s->sweep);
   s->sweep = NULL;
 }
 
@@ -1248,6 +1271,7 @@ static int server_listen(lua_State* L) {
   h = s->listener->data;
   h->flags = LH_HIDDEN;
   h->extra = s;
+  h->free_extra = listener_closed;
   uv_tcp_init_ex(s->rt->loop, s->listener, addr.ss_family);
   if (reuseport) {
     uv_os_fd_t fd;
@@ -1259,7 +1283,7 @@ static int server_listen(lua_State* L) {
   if (r == 0)
     r = uv_listen((uv_stream_t*)s->listener, backlog, on_connection);
   if (r < 0) {
-    uv_close((uv_handle_t*)s->listener, lh_handle_closed);
+    close_own((uv_handle_t*)s->listener);
     s->listener = NULL;
     return lh_error(L, r);
   }
@@ -1295,7 +1319,7 @@ static int server_close(lua_State* L) {
   set_cb(L, s, HTTP_CB_CLOSED, 2);
   s->closing = 1;
   if (s->listener != NULL) {
-    uv_close((uv_handle_t*)s->listener, lh_handle_closed);
+    close_own((uv_handle_t*)s->listener);
     s->listener = NULL;
   }
   s->listening = 0;

@@ -19,13 +19,14 @@ static void set_ref(lua_State* L, int* ref, const char* field) {
 }
 
 /* set_hooks{uncaught = fn(err, report), exit = fn(code, forced),
- *           tick = fn()} */
+ *           tick = fn(), shutdown = fn(signal name, timeout ms)} */
 static int binding_set_hooks(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   set_ref(L, &rt->uncaught_ref, "uncaught");
   set_ref(L, &rt->exit_ref, "exit");
   set_ref(L, &rt->tick_ref, "tick");
+  set_ref(L, &rt->shutdown_ref, "shutdown");
   return 0;
 }
 

@@ -68,6 +68,10 @@ static void print_usage(const char* badoption) {
           "  -v        show version information\n"
           "  -E        ignore environment variables\n"
           "  -W        turn warnings on\n"
+          "  --workers N          run N worker processes sharing the ports "
+          "(auto: one per CPU)\n"
+          "  --shutdown-timeout S seconds a graceful shutdown may take "
+          "(default 10)\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "  --version print luvhost's version and exit\n"
@@ -93,9 +97,53 @@ static int long_option(const char* opt) {
   return 0;
 }
 
+/* luvhost's own long options. */
+typedef struct {
+  int expose_internals;
+  int workers; /* --workers N: -1 none, 0 one per CPU */
+  int64_t shutdown_timeout_ms;
+} host_opts_t;
+
+/* --name=value or --name value; returns the value or NULL. */
+static const char* option_value(char** argv, int* i, const char* name) {
+  size_t n = strlen(name);
+  const char* a = argv[*i];
+  if (strncmp(a, name, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    return a + n + 1;
+  if (a[n] == '\0' && argv[*i + 1] != NULL)
+    return argv[++*i];
+  return NULL;
+}
+
+static int host_option(char** argv, int* i, host_opts_t* opts) {
+  const char* v;
+  char* end;
+  if (strcmp(argv[*i], "--expose-internals") == 0) {
+    opts->expose_internals = 1;
+    return 1;
+  }
+  if ((v = option_value(argv, i, "--workers")) != NULL) {
+    long n = strcmp(v, "auto") == 0 ? 0 : strtol(v, &end, 10);
+    if (strcmp(v, "auto") != 0 && (*end != '\0' || n < 0 || n > 1024))
+      return 0;
+    opts->workers = (int)n;
+    return 1;
+  }
+  if ((v = option_value(argv, i, "--shutdown-timeout")) != NULL) {
+    double sec = strtod(v, &end);
+    if (*end != '\0' || end == v || sec < 0 || sec > 86400 * 365)
+      return 0;
+    opts->shutdown_timeout_ms = (int64_t)(sec * 1000);
+    return 1;
+  }
+  return 0;
+}
+
 /* Scans the options (lua.c's rules). *first gets the script's index, or 0
  * when there is none; on an error it gets the offending argument's index. */
-static int scan_args(char** argv, int* first, int* expose_internals) {
+static int scan_args(char** argv, int* first, host_opts_t* opts) {
   int args = 0;
   int i;
   for (i = 1; argv[i] != NULL; i++) {
@@ -111,9 +159,7 @@ static int scan_args(char** argv, int* first, int* expose_internals) {
           *first = argv[i + 1] != NULL ? i + 1 : 0;
           return args;
         }
-        if (strcmp(a, "--expose-internals") == 0) {
-          *expose_internals = 1;
-        } else {
+        if (!host_option(argv, &i, opts)) {
           int flag = long_option(a);
           if (flag == 0)
             return ARG_ERROR;
@@ -354,7 +400,11 @@ static int pmain(lua_State* L) {
   char** argv = lua_touserdata(L, 2);
   lh_runtime_t* rt = lh_runtime(L);
   int script = 0;
-  int args = scan_args(argv, &script, &rt->expose_internals);
+  host_opts_t opts = {0, -1, -1};
+  int args = scan_args(argv, &script, &opts);
+  rt->expose_internals = opts.expose_internals;
+  if (opts.shutdown_timeout_ms >= 0)
+    rt->shutdown_timeout_ms = (uint64_t)opts.shutdown_timeout_ms;
   luaL_checkversion(L);
   if (args & ARG_ERROR) {
     print_usage(argv[script]);
@@ -412,6 +462,14 @@ int main(int argc, char** argv) {
   argv = uv_setup_args(argc, argv);
   if (argv[0] != NULL && argv[0][0] != '\0')
     progname = argv[0];
+  {
+    host_opts_t opts = {0, -1, -1};
+    int first = 0;
+    int args = scan_args(argv, &first, &opts);
+    if (!(args & (ARG_ERROR | ARG_HELP | ARG_VERSION)) && opts.workers >= 0 &&
+        getenv("LUVHOST_WORKER_ID") == NULL)
+      return lh_workers_run(argc, argv, opts.workers, progname);
+  }
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);

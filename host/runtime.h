@@ -39,6 +39,9 @@ typedef struct lh_runtime_s {
   int exit_emitted;
   int gc_stress; /* LUVHOST_GC_STRESS: full collection after callbacks */
   int expose_internals;
+  int shutdown_ref;     /* Lua: fn(signal name, timeout ms) */
+  int shutdown_started; /* the loop took a shutdown request */
+  uint64_t shutdown_timeout_ms;
   const char* progname;
   void (*close_all)(
       uv_loop_t* loop); /* set by bindings: closes their handles */
@@ -82,6 +85,17 @@ void lh_uncaught(lh_runtime_t* rt, lua_State* co);
 int lh_is_runtime_thread(lh_runtime_t* rt, lua_State* L);
 void lh_pool_clear(lh_runtime_t* rt);
 int lh_resume(lua_State* L);
+
+/* shutdown.c */
+void lh_shutdown_init(lh_runtime_t* rt);
+int lh_shutdown_request(int sig);
+int lh_shutdown_seen(void);
+
+/* reaper.c */
+void lh_reaper_init(uv_loop_t* loop);
+
+/* workers.c */
+int lh_workers_run(int argc, char** argv, int n, const char* progname);
 
 /* signals.c */
 void lh_signals_init(lh_runtime_t* rt);

@@ -1,56 +1,68 @@
-/* Ctrl-C while Lua runs interrupts it, as in lua.c: the handler only sets a
- * hook (lua_sethook is safe in a signal handler) and the hook raises the
- * error inside the VM. With no Lua running, SIGINT keeps its default and
- * ends the process. A script that listens for SIGINT (a uv signal handle)
- * takes the signal over; when it lets go, lh_signals_rearm restores ours. */
+/* SIGINT and SIGTERM ask for a graceful shutdown (shutdown.c); a second
+ * one ends the process at once. Ctrl-C in Lua code that keeps running (the
+ * loop does not get the request within a few million instructions) also
+ * interrupts it, as in lua.c: the handler only sets a hook (lua_sethook is
+ * safe in a signal handler) and the hook raises the error inside the VM.
+ * A script that listens for a signal (a uv signal handle) takes it over;
+ * when it lets go, lh_signals_rearm restores ours. */
 #include <lauxlib.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
 static lh_runtime_t* signal_rt;
 
+/* Instructions a callback may still run after Ctrl-C before it counts as
+ * stuck: a request handler finishes well within them. */
+#define INTERRUPT_GRACE 4000000
+
 static void interrupt_hook(lua_State* L, lua_Debug* ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  if (lh_shutdown_seen())
+    return; /* the loop turned: the shutdown runs */
   luaL_error(L, "interrupted!");
 }
 
-static void on_sigint(int sig) {
+static void on_signal(int sig) {
   lua_State* running = signal_rt ? signal_rt->running : NULL;
-  if (running != NULL) {
-    int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-    lua_sethook(running, interrupt_hook, mask, 1);
-    return;
-  }
-  signal(sig, SIG_DFL);
-  raise(sig);
+  if (lh_shutdown_request(sig))
+    _exit(128 + sig); /* the second signal: at once */
+  if (sig == SIGINT && running != NULL)
+    lua_sethook(running, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_GRACE);
 }
 
-static void install(void) {
+static void install(int sig) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
+  sigaction(sig, &sa, NULL);
+}
+
+/* Installs ours unless the signal is ignored (nohup, background jobs) or
+ * someone else (a uv signal handle) has it. */
+static void arm(int sig) {
+  struct sigaction old;
+  if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+    install(sig);
 }
 
 void lh_signals_init(lh_runtime_t* rt) {
-  struct sigaction old;
   signal_rt = rt;
   /* A peer that goes away must give EPIPE, not kill the process. */
   signal(SIGPIPE, SIG_IGN);
-  /* Respect an inherited 'ignore' (nohup, background jobs). */
-  if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-    return;
-  install();
+  lh_shutdown_init(rt);
+  lh_reaper_init(rt->loop);
+  arm(SIGINT);
+  arm(SIGTERM);
 }
 
 void lh_signals_rearm(void) {
-  struct sigaction old;
   if (signal_rt == NULL)
     return;
-  if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-    install();
+  arm(SIGINT);
+  arm(SIGTERM);
 }

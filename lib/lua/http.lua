@@ -458,7 +458,9 @@ function Server:listen(port, host, backlog, cb)
   end
   wait.check_callback(cb, 'listen')
   if cb then self:once('listening', cb) end
-  local flags = { ipv6only = opts.ipv6Only, reuseport = opts.reusePort }
+  -- Workers of `luvhost --workers N` share their ports.
+  local flags = { ipv6only = opts.ipv6Only,
+    reuseport = opts.reusePort or process.workerId ~= nil }
   local eng = self._engine
   local ok, err, name
   local host_ = opts.host
@@ -487,6 +489,7 @@ function Server:listen(port, host, backlog, cb)
     return nil, e
   end
   self.listening = true
+  require('internal.shutdown').track(self, true)
   spawn(self.emit, self, 'listening')
   return self
 end
@@ -508,6 +511,7 @@ function Server:close(cb)
   if self._closing then return self end
   self._closing = true
   self.listening = false
+  require('internal.shutdown').untrack(self)
   self._engine:close(function() self:emit('close') end)
   return self
 end

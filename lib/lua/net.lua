@@ -394,6 +394,7 @@ function Server:listen(port, host, backlog, cb)
     return nil, err
   end
   self.listening = true
+  require('internal.shutdown').track(self, false)
   spawn(self.emit, self, 'listening')
   return self
 end
@@ -409,7 +410,9 @@ function Server:_listen(opts)
     ok, err = handle:bind(opts.path)
   else
     local host = opts.host
-    local flags = { ipv6only = opts.ipv6Only, reuseport = opts.reusePort }
+    -- Workers of `luvhost --workers N` share their ports.
+    local flags = { ipv6only = opts.ipv6Only,
+      reuseport = opts.reusePort or process.workerId ~= nil }
     handle = uv.new_tcp()
     self._handle = handle
     if host == nil then
@@ -476,6 +479,7 @@ function Server:close(cb)
   if self._closing then return self end
   self._closing = true
   self.listening = false
+  require('internal.shutdown').untrack(self)
   if handle and not handle:is_closing() then
     handle:close(function()
       if self._connections == 0 then self:_closed() end

@@ -48,6 +48,8 @@ process.versions = {
   uv = uv.version_string(),
 }
 process.title = 'luvhost'
+-- 1..N in a worker of `luvhost --workers N`, nil otherwise.
+process.workerId = tonumber(uv.os_getenv('LUVHOST_WORKER_ID') or '')
 process.exitCode = nil
 
 -- argv as Node lays it out, 1-based: { execPath, script, args... };
@@ -245,6 +247,9 @@ end)
 
 binding.set_hooks({
   tick = run_ticks,
+  shutdown = function(signame, timeout)
+    require('internal.shutdown').start(signame, timeout)
+  end,
   uncaught = function(err, report)
     if process:listenerCount('uncaughtException') > 0 then
       process:emit('uncaughtException', err, report)
