@@ -11,6 +11,7 @@ local Stream = require('stream').Stream
 
 local error, type = error, type
 local spawn = require('internal.binding').spawn
+local wait = require('internal.wait')
 
 local M = {}
 
@@ -27,10 +28,7 @@ end
 
 function FileStream:read(cb)
   if cb ~= nil then
-    spawn(function()
-      local chunk, err = self:read()
-      if err then cb(err) else cb(nil, chunk) end
-    end)
+    wait.in_background(self, self.read, cb)
     return
   end
   if self._closed then return nil, 'closed' end
