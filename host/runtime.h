@@ -44,6 +44,13 @@ typedef struct lh_runtime_s {
       uv_loop_t* loop); /* set by bindings: closes their handles */
   int pool_len;
   lh_pooled_t pool[LH_POOL_MAX];
+  /* The prompt's Ctrl-C routing (host/repl.c): while sigint_async is set, a
+   * SIGINT interrupts Lua only when it is sigint_target (the entry) that
+   * runs, or when an earlier SIGINT is still pending (something is busy);
+   * otherwise it wakes sigint_async and the prompt decides. */
+  uv_async_t* volatile sigint_async;
+  lua_State* volatile sigint_target;
+  volatile sig_atomic_t sigint_pending;
 } lh_runtime_t;
 
 /* The runtime a Lua thread belongs to (kept in the thread's extra space). */
@@ -86,6 +93,8 @@ int lh_resume(lua_State* L);
 /* signals.c */
 void lh_signals_init(lh_runtime_t* rt);
 void lh_signals_rearm(void);
+void lh_signals_interrupt(lua_State* L);
+void lh_signals_clear(lua_State* L);
 
 /* loader.c */
 void lh_loader_init(lua_State* L);
