@@ -105,5 +105,7 @@ void lh_binding_install_os_exit(lua_State* L);
 
 /* repl.c */
 int lh_repl_start(lua_State* L);
+void lh_repl_before_output(const char* data, size_t len);
+void lh_repl_close(lh_runtime_t* rt);
 
 #endif
