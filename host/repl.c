@@ -426,6 +426,8 @@ void lh_repl_close(lh_runtime_t* rt) {
   if (repl.shown)
     term_put("\r\n", 2);
   repl.active = repl.shown = 0;
+  if (repl.guarding) /* a terminal: bracketed paste off again */
+    write_all(STDOUT_FILENO, "\33[?2004l", 8);
   guard(rt->L, 0);
   stop_sigint(rt->L);
   if (repl.prepare_open && !uv_is_closing((uv_handle_t*)&repl.prepare))

@@ -76,6 +76,7 @@ local entry -- the entry that runs or waits: { co, interrupts }
 local busy, closed, hinted = false, false, false
 local colors = false
 local raw = false
+local continued -- a signal handle for SIGCONT
 
 local ready -- defined below
 
@@ -253,6 +254,10 @@ local function finish()
       input:close()
     end
     input = nil
+  end
+  if continued then
+    continued:close()
+    continued = nil
   end
   host.on_sigint(nil)
   host.hide()
@@ -564,6 +569,18 @@ end
 
 local tty_eof = false
 
+-- Back from Ctrl-Z (SIGTSTP; fg sends SIGCONT): the shell may have
+-- changed the terminal's modes meanwhile. libuv skips a mode it thinks
+-- is set, hence the detour through normal mode.
+local function on_continue()
+  if closed or not raw then return end
+  input:set_mode('normal')
+  input:set_mode('raw')
+  host.keep_isig()
+  host.write('\27[?2004h')
+  if editor.editing then editor:render() end
+end
+
 local function on_tty_data(err, data)
   if closed then return end
   if data then return editor:feed(data) end
@@ -745,6 +762,12 @@ function M.start(h)
   })
   editor.on_interrupt = on_sigint
   host.guard(true)
+  continued = uv.new_signal()
+  if continued then
+    internal_uv.hide(continued)
+    continued:start('sigcont', on_continue)
+    continued:unref()
+  end
   out('Type .help for help; Ctrl-D or .exit leaves.\n')
   input:read_start(on_tty_data)
   return ready()
