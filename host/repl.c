@@ -272,9 +272,10 @@ static int host_guard(lua_State* L) {
 }
 
 static void on_async(uv_async_t* h) {
+  int pending = repl.rt->sigint_pending;
   (void)h;
   repl.rt->sigint_pending = 0;
-  if (repl.sigint_ref != LUA_NOREF)
+  if (pending != 2 && repl.sigint_ref != LUA_NOREF)
     lh_cb_call_ref(repl.rt, repl.sigint_ref);
 }
 

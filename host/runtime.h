@@ -46,8 +46,9 @@ typedef struct lh_runtime_s {
   lh_pooled_t pool[LH_POOL_MAX];
   /* The prompt's Ctrl-C routing (host/repl.c): while sigint_async is set, a
    * SIGINT interrupts Lua only when it is sigint_target (the entry) that
-   * runs, or when an earlier SIGINT is still pending (something is busy);
-   * otherwise it wakes sigint_async and the prompt decides. */
+   * runs, or when an earlier SIGINT is still pending (something is busy;
+   * sigint_pending becomes 2: that earlier one is answered); otherwise it
+   * wakes sigint_async and the prompt decides. */
   uv_async_t* volatile sigint_async;
   lua_State* volatile sigint_target;
   volatile sig_atomic_t sigint_pending;

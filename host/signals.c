@@ -32,6 +32,9 @@ static void on_sigint(int sig) {
   if (rt != NULL && rt->sigint_async != NULL) {
     if (running != NULL &&
         (running == rt->sigint_target || rt->sigint_pending)) {
+      /* A second press for something busy: the first is used up too. */
+      if (running != rt->sigint_target)
+        rt->sigint_pending = 2;
       lua_sethook(running, interrupt_hook, INTERRUPT_MASK, 1);
       return;
     }

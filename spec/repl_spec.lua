@@ -184,6 +184,33 @@ describe('the prompt on a terminal', function()
     assert.not_matches('Uncaught', r.output)
   end)
 
+  it('stops a callback that never returns at the second Ctrl-C', function()
+    local r = session(steps(
+      PROMPT,
+      type_line([[setTimeout(function() print('bu' .. 'sy') while true do ]] ..
+        [[end end, 50) return nil]]),
+      expect('busy'), send(ctrl('c')), pause(100), send(ctrl('c')),
+      expect('Uncaught'), expect('interrupted!'), line('>'),
+      type_line('1 + 1'), expect('2'), quit()
+    ))
+    -- Both presses went to the callback: no hint at the prompt.
+    assert.not_matches('To exit', r.output, 1, true)
+  end)
+
+  it('ends cleanly when a callback exits while a line is half typed', function()
+    local r = session(steps(
+      PROMPT,
+      type_line([[process:on('exit', function(c) print('exit code', c) end) ]] ..
+        [[setTimeout(function() process.exit(3) end, 200) return nil]]),
+      line('>'), send('half'), line('> half'), expect('exit code\t3'),
+      exit(3)
+    ))
+    -- The half line made room for the exit listener's output; the
+    -- terminal is left without bracketed paste.
+    assert.matches('> half\r\27[6C\r\27[Jexit code\t3\r\n\27[?2004l',
+      r.output, 1, true)
+  end)
+
   it('clears the line on Ctrl-C, hints at an empty prompt, and exits on the second', function()
     session(steps(
       PROMPT,
