@@ -367,6 +367,7 @@ describe('the prompt on a terminal', function()
 
   it('has .help, .clear, .load, .save and .editor', function()
     local script = helper.write_file(dir .. '/load_me.lua',
+      '#!/usr/bin/env luvhost\n' ..
       'function loaded(x) return x + 100 end\nprint("loading")\n' ..
       'return "loaded ok"\n')
     local saved = dir .. '/saved.lua'

@@ -12,9 +12,9 @@ local uv = require('uv')
 local internal_uv = require('internal.uv')
 local binding = require('internal.binding')
 
-local load, next, pcall, rawget, rawset, require, setmetatable, tostring,
-  type, xpcall = load, next, pcall, rawget, rawset, require, setmetatable,
-  tostring, type, xpcall
+local load, loadfile, next, pcall, rawget, rawset, require, setmetatable,
+  tostring, type, xpcall = load, loadfile, next, pcall, rawget, rawset,
+  require, setmetatable, tostring, type, xpcall
 local getmetatable = debug.getmetatable
 local traceback = debug.traceback
 local concat, pack, sort = table.concat, table.pack, table.sort
@@ -126,15 +126,15 @@ local function handler(err)
   local report = traceback(msg, 2)
   local cut = find(report, "\n\t%[C%]: in function 'xpcall'")
   if cut then report = sub(report, 1, cut - 1) end
-  local lines, n = {}, 0
-  for line in gmatch(report, '[^\n]+') do
+  local kept, n = {}, 0
+  for text in gmatch(report, '[^\n]+') do
     n = n + 1
-    if n <= MAX_FRAMES + 2 then lines[n] = line end
+    if n <= MAX_FRAMES + 2 then kept[n] = text end
   end
   if n > MAX_FRAMES + 2 then
-    lines[#lines + 1] = format('\t(...%d more)', n - MAX_FRAMES - 2)
+    kept[#kept + 1] = format('\t(...%d more)', n - MAX_FRAMES - 2)
   end
-  return concat(lines, '\n')
+  return concat(kept, '\n')
 end
 
 local function show_results(results)
@@ -303,14 +303,11 @@ function COMMANDS.load(path)
     err_out('.load: which file?\n')
     return ready()
   end
-  local source, err = read_file(path)
-  if not source then
-    err_out('.load: ', err, '\n')
-    return ready()
-  end
-  local fn, lerr = load(source, '@' .. path, 't', env)
+  -- loadfile skips a first line starting with '#', as scripts have.
+  local fn, err = loadfile(path, 't', env)
+  local source = fn and read_file(path)
   if not fn then
-    err_out(lerr, '\n')
+    err_out('.load: ', err, '\n')
     return ready()
   end
   log[#log + 1] = source
@@ -334,17 +331,17 @@ function COMMANDS.save(path)
 end
 
 function COMMANDS.editor()
-  editing = {}
+  editing, pending = {}, nil
   out('-- Entering editor mode (Ctrl-D to finish, Ctrl-C to cancel)\n')
   return ready()
 end
 
 -- Runs what was typed in .editor mode.
 local function run_editor(last)
-  local lines = editing
+  local typed = editing
   editing = nil
-  if last and last ~= '' then lines[#lines + 1] = last end
-  local source = concat(lines, '\n')
+  if last and last ~= '' then typed[#typed + 1] = last end
+  local source = concat(typed, '\n')
   if find(source, '^%s*$') then return ready() end
   local fn, err = compile(source, '=editor')
   if fn == 'incomplete' then
