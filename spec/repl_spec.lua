@@ -21,11 +21,15 @@ local sessions = 0
 -- session(steps [, opts]) -> report: runs luvhost on a pty through the
 -- steps (see repl_pty.py); fails with the transcript and the screen when a
 -- step does not happen. opts: args (list), env (table), unset (list),
--- colors (keep colours), history (path; default a fresh file), cols.
+-- colors (keep colours), history (path; default a fresh file), cols,
+-- stdout (a file for stdout instead of the terminal).
 local function session(steps, opts)
   opts = opts or {}
   sessions = sessions + 1
   local argv = {}
+  if opts.stdout then -- stdout to a file: sh runs the rest as "$@"
+    argv = { '/bin/sh', '-c', 'exec "$@" > ' .. quote(opts.stdout), 'sh' }
+  end
   for word in helper.wrapper:gmatch('%S+') do argv[#argv + 1] = word end
   argv[#argv + 1] = helper.luvhost
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
@@ -420,6 +424,21 @@ describe('the prompt without a terminal', function()
     assert.matches('"slept"', r.stdout, 1, true)
     assert.matches('.editor', r.stdout, 1, true)
     assert.not_matches('\27', r.stdout, 1, true)
+  end)
+
+  it('reads lines from a terminal when stdout is not one; Ctrl-C interrupts', function()
+    local outfile = dir .. '/lines.out'
+    session(steps(
+      send('1 + 2\r'),
+      send([[io.stderr:write('wait' .. 'ing\n') sleep(10000)]] .. '\r'),
+      expect('waiting'), send(ctrl('c')), expect('^C\r\ninterrupted!'),
+      expect('timers.sleep'),
+      send([['after']] .. '\r'), send('.exit\r'), exit(0)
+    ), { args = { '-i' }, stdout = outfile })
+    local text = helper.read_file(outfile)
+    assert.matches('> 3\n', text, 1, true)
+    assert.matches('"after"\n', text, 1, true)
+    assert.not_matches('\27', text, 1, true)
   end)
 
   it('runs piped stdin as a script when there is no -i', function()

@@ -65,6 +65,7 @@ local EXIT_HINT = '(To exit, press Ctrl+C again or Ctrl+D or type .exit)'
 -- State of the one prompt of the process.
 local host -- host/repl.c's functions
 local term -- a terminal with the line editor
+local tty_in -- stdin is a terminal
 local editor, history
 local input -- the stdin handle (nil: read as a file)
 local env -- the environment entries run in
@@ -140,8 +141,11 @@ end
 local function show_results(results)
   if not results[1] then
     local report = tostring(results[2])
-    -- The terminal echoed ^C (an entry runs in normal mode).
-    if term and find(report, '^[^\n]*interrupted!') then out('\n') end
+    -- The terminal echoed ^C (an entry runs in normal mode): the report
+    -- starts on a line of its own.
+    if tty_in and find(report, '^[^\n]*interrupted!') then
+      report = '\n' .. report
+    end
     err_out(report, '\n')
     return
   end
@@ -730,7 +734,8 @@ function M.start(h)
   env = make_env()
   binding.set_hooks({ uncaught = on_uncaught })
   local kind = uv.guess_handle(0)
-  term = kind == 'tty' and uv.guess_handle(1) == 'tty' and
+  tty_in = kind == 'tty'
+  term = tty_in and uv.guess_handle(1) == 'tty' and
     os.getenv('TERM') ~= 'dumb'
   colors = uv.guess_handle(1) == 'tty' and os.getenv('NO_COLOR') == nil
   if kind == 'tty' then
