@@ -18,6 +18,19 @@ teardown(function() cleanup() end)
 
 local sessions = 0
 
+-- Delays (ms) for timers that must fire after some keys were typed:
+-- valgrind slows everything down about twentyfold.
+local function later(ms)
+  return tostring(helper.wrapper ~= '' and ms * 20 or ms)
+end
+
+-- An entry that waits in sleep() and says so (on stderr) once it is
+-- parked: a timer cannot fire before the entry yields to the loop.
+local function parked(marker)
+  return ([[setTimeout(function() io.stderr:write('%s' .. '%s\n') end, ]] ..
+    [[20) sleep(10000)]]):format(marker:sub(1, 2), marker:sub(3))
+end
+
 -- session(steps [, opts]) -> report: runs luvhost on a pty through the
 -- steps (see repl_pty.py); fails with the transcript and the screen when a
 -- step does not happen. opts: args (list), env (table), unset (list),
@@ -174,14 +187,16 @@ describe('the prompt on a terminal', function()
   it('interrupts a waiting or a busy entry with Ctrl-C, not the process', function()
     local r = session(steps(
       PROMPT,
-      type_line('sleep(10000)'), pause(100), send(ctrl('c')),
+      type_line(parked('parked')), expect('parked'), send(ctrl('c')),
       expect('interrupted!'), expect('timers.sleep'), line('>'),
-      type_line('while true do end'), pause(100), send(ctrl('c')),
+      type_line([[print('bu' .. 'sy') while true do end]]), expect('busy'),
+      send(ctrl('c')),
       expect('interrupted!'), expect('stdin:1: in main chunk'), line('>'),
       -- An entry that catches the interrupt is abandoned at the third.
-      type_line('for i = 1, 10 do pcall(sleep, 10000) end'), pause(100),
-      send(ctrl('c')), pause(100), send(ctrl('c')), pause(100),
-      send(ctrl('c')), expect('abandoned'), line('>'),
+      type_line([[for i = 1, 10 do setTimeout(function() print('wait' .. i) ]] ..
+        [[end, 20) pcall(sleep, 10000) end]]),
+      expect('wait1'), send(ctrl('c')), expect('wait2'), send(ctrl('c')),
+      expect('wait3'), send(ctrl('c')), expect('abandoned'), line('>'),
       type_line('2 + 2'), expect('4'),
       quit()
     ))
@@ -205,7 +220,8 @@ describe('the prompt on a terminal', function()
     local r = session(steps(
       PROMPT,
       type_line([[process:on('exit', function(c) print('exit code', c) end) ]] ..
-        [[setTimeout(function() process.exit(3) end, 200) return nil]]),
+        [[setTimeout(function() process.exit(3) end, ]] .. later(200) ..
+        [[) return nil]]),
       line('>'), send('half'), line('> half'), expect('exit code\t3'),
       exit(3)
     ))
@@ -239,13 +255,14 @@ describe('the prompt on a terminal', function()
       PROMPT,
       type_line([[setTimeout(function() print('ti' .. 'ck') ]] ..
         [[io.stderr:write('std' .. 'err\n') ]] ..
-        [[process.stdout:write('std' .. 'out\n') end, 300) return nil]]),
+        [[process.stdout:write('std' .. 'out\n') end, ]] .. later(300) ..
+        [[) return nil]]),
       expect('nil'), line('>'),
       send('x_half = '), line('> x_half ='),
       screen('tick\nstderr\nstdout\n> x_half ='), line('> x_half ='),
       send('2\r'), line('>'),
-      type_line([[setTimeout(function() io.write('no-newline') end, 200) ]] ..
-        [[return nil]]),
+      type_line([[setTimeout(function() io.write('no-newline') end, ]] ..
+        later(200) .. [[) return nil]]),
       line('>'), send('y_half'),
       screen('no-newline\n> y_half'), line('> y_half'),
       send(' = 3\r'), line('>'),
@@ -430,7 +447,7 @@ describe('the prompt without a terminal', function()
     local outfile = dir .. '/lines.out'
     session(steps(
       send('1 + 2\r'),
-      send([[io.stderr:write('wait' .. 'ing\n') sleep(10000)]] .. '\r'),
+      send(parked('waiting') .. '\r'),
       expect('waiting'), send(ctrl('c')), expect('^C\r\ninterrupted!'),
       expect('timers.sleep'),
       send([['after']] .. '\r'), send('.exit\r'), exit(0)
