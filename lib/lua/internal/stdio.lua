@@ -10,7 +10,8 @@ local EventEmitter = require('events').EventEmitter
 local Stream = require('stream').Stream
 
 local error, type = error, type
-local spawn = require('internal.binding').spawn
+local binding = require('internal.binding')
+local spawn, before_output = binding.spawn, binding.before_output
 local wait = require('internal.wait')
 
 local M = {}
@@ -89,11 +90,13 @@ function FileStream:writeQueueSize() return 0 end
 local FILES = { [0] = io.stdin, [1] = io.stdout, [2] = io.stderr }
 
 -- A Stream whose writes first flush what print() and io.write() buffered,
--- so the two kinds of output keep their order.
+-- so the two kinds of output keep their order. On a terminal, an open
+-- prompt steps aside first (host/repl.c redraws it after).
 local StdioStream = Stream:extend('StdioStream')
 
 function StdioStream:write(data, cb)
   io.stdout:flush()
+  if self.isTTY then before_output(data) end
   return Stream.write(self, data, cb)
 end
 
