@@ -43,7 +43,7 @@ OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
 .PHONY: all deps test-deps test run bench sanitize valgrind gc-stress install uninstall \
-        clean format lint check-format
+        clean format lint check-format image image-test
 
 all: $(BIN)
 
@@ -116,6 +116,15 @@ valgrind: test-deps
 # The specs with a full garbage collection after every callback.
 gc-stress: all
 	@LUVHOST_GC_STRESS=1 scripts/run-specs ./$(BIN)
+
+# The container image (Dockerfile), built with podman in a private store;
+# saved as build/luvhost-image.oci.tar. image-test also runs and checks it
+# (scripts/image; a few minutes the first time, for debootstrap).
+image:
+	@scripts/image build
+
+image-test:
+	@scripts/image test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
