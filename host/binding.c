@@ -87,6 +87,8 @@ static const luaL_Reg binding_funcs[] = {
     {"progname", binding_progname},
     {"resume", lh_resume},
     {"spawn", lh_spawn},
+    {"loop_stats", lh_watch_stats},
+    {"blocking_limits", lh_watch_limits},
     {NULL, NULL},
 };
 

@@ -24,6 +24,7 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
   if (rt->loop == NULL)
     return -1;
   rt->loop->data = rt;
+  lh_watch_init(rt);
   /* Threads copy the main thread's extra space: every coroutine finds
    * its runtime without a registry lookup. */
   *(lh_runtime_t**)lua_getextraspace(L) = rt;
@@ -63,7 +64,9 @@ int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
    * from a coroutine: they drain nextTick when they return. */
   prev_running = rt->running;
   rt->running = NULL;
+  lh_watch_loop(rt, 1);
   r = uv_run(rt->loop, mode);
+  lh_watch_loop(rt, 0);
   rt->running = prev_running;
   rt->run_mode = -1;
   rt->loop_depth--;
@@ -118,6 +121,7 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
   fflush(stderr);
   uv_tty_reset_mode();
   if (close) {
+    lh_watchdog_stop();
     if (rt->loop_depth == 0) {
       lh_runtime_close(rt);
     } else {
@@ -140,6 +144,7 @@ static void close_stray(uv_handle_t* handle, void* arg) {
 
 void lh_runtime_close(lh_runtime_t* rt) {
   rt->exiting = 1;
+  lh_watchdog_stop();  /* before the state it watches goes */
   uv_tty_reset_mode(); /* a script that set raw mode leaves a sane terminal */
   if (rt->close_all)
     rt->close_all(rt->loop);

@@ -72,8 +72,12 @@ end
 
 -- Defines fs.<name>, fs.<name>Sync from impl(mode, ...) -> values | nil, err.
 -- The plain form takes an optional trailing callback cb(err, values...).
+-- (Not a tail call: the *Sync function stays on the stack while impl runs,
+-- so a blocking-watchdog report can name it.)
+local function pass(...) return ... end
+
 local function define(name, impl)
-  M[name .. 'Sync'] = function(...) return impl(SYNC, ...) end
+  M[name .. 'Sync'] = function(...) return pass(impl(SYNC, ...)) end
   M[name] = function(...)
     local n = select('#', ...)
     local cb = n > 0 and select(n, ...) or nil
