@@ -77,6 +77,24 @@ static int binding_progname(lua_State* L) {
   return 1;
 }
 
+/* exit_emitted() -> boolean: the 'exit' event ran or runs (the loop will
+ * not turn again). */
+static int binding_exit_emitted(lua_State* L) {
+  lua_pushboolean(L, lh_runtime(L)->exit_emitted);
+  return 1;
+}
+
+/* unyieldable() -> phrase, kind: why the calling code cannot wait
+ * ("inside a table.sort comparator"; kind: 'main', 'require', 'gc',
+ * 'hook', 'c' or 'other'). */
+static int binding_unyieldable(lua_State* L) {
+  static const char* const kinds[] = {"",     "main", "require", "gc",
+                                      "hook", "c",    "other"};
+  int kind = lh_push_unyieldable(L, 1);
+  lua_pushstring(L, kinds[kind]);
+  return 2;
+}
+
 static const luaL_Reg binding_funcs[] = {
     {"set_hooks", binding_set_hooks},
     {"tick_pending", binding_tick_pending},
@@ -87,6 +105,8 @@ static const luaL_Reg binding_funcs[] = {
     {"progname", binding_progname},
     {"resume", lh_resume},
     {"spawn", lh_spawn},
+    {"exit_emitted", binding_exit_emitted},
+    {"unyieldable", binding_unyieldable},
     {"loop_stats", lh_watch_stats},
     {"blocking_limits", lh_watch_limits},
     {NULL, NULL},

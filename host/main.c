@@ -495,6 +495,7 @@ static int pmain(lua_State* L) {
   }
   luaL_openlibs(L);
   lh_diag_init(L);
+  lh_coroutine_install(L);
   create_arg_table(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);

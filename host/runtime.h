@@ -119,6 +119,19 @@ void lh_push_funcname(lua_State* L, int fidx, const lua_Debug* ar);
 void lh_push_where(lua_State* L);
 int lh_push_blocking_name(lua_State* L, int c_blocked);
 
+/* coroutine.c: the coroutine library as the runtime needs it, and why a
+ * coroutine cannot wait. */
+enum {
+  LH_UNYIELDABLE_MAIN = 1, /* Lua's main thread */
+  LH_UNYIELDABLE_REQUIRE,  /* a module's main chunk */
+  LH_UNYIELDABLE_GC,       /* a finalizer */
+  LH_UNYIELDABLE_HOOK,     /* a debug hook */
+  LH_UNYIELDABLE_C,        /* a C function that called Lua */
+  LH_UNYIELDABLE_OTHER
+};
+int lh_push_unyieldable(lua_State* L, int level);
+void lh_coroutine_install(lua_State* L);
+
 /* runtime.c */
 int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname);
 int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode);

@@ -26,13 +26,38 @@ function M.check_callback(cb, who)
   end
 end
 
+local ADVICE = {
+  require = 'wait in a function the module returns, called after require, ' ..
+    'or pass a callback',
+  exit = 'do the work synchronously (the *Sync calls), or before exit',
+}
+local DEFAULT_ADVICE = 'pass a callback instead, or run the waiting code ' ..
+  'in a task of its own: coro.spawn(fn)'
+
+-- The message for a waiting call `what` made where its coroutine cannot be
+-- suspended: where that is and what to do instead.
+-- (advice: what to do instead, if the call has a better way than the
+-- default's.)
+function M.cannot_wait_message(what, advice)
+  if binding.exit_emitted() then
+    return what .. ": cannot wait here, in an 'exit' listener (the event " ..
+      'loop has stopped: nothing would wake it); ' .. ADVICE.exit
+  end
+  local where, kind = binding.unyieldable()
+  return what .. ': cannot wait here, ' .. where .. '; ' ..
+    (ADVICE[kind] or advice or DEFAULT_ADVICE)
+end
+
+-- Raises that message (level: where the error points, as for error()).
+function M.cannot_wait(what, level, advice)
+  error(M.cannot_wait_message(what, advice), (level or 2) + 1)
+end
+
 -- The running coroutine, or a clear error naming `what` where the caller
 -- cannot wait (level: where the error points, as for error()).
 function M.current(what, level)
-  if not co_isyieldable() then
-    error(what .. ': cannot wait here (not inside a coroutine, or inside a ' ..
-      'C function such as a metamethod or a table.sort comparator); pass a ' ..
-      'callback instead', (level or 2) + 1)
+  if not co_isyieldable() or binding.exit_emitted() then
+    M.cannot_wait(what, (level or 2) + 1)
   end
   return co_running()
 end
