@@ -19,7 +19,8 @@ static void set_ref(lua_State* L, int* ref, const char* field) {
 }
 
 /* set_hooks{uncaught = fn(err, report), exit = fn(code, forced),
- *           tick = fn(), shutdown = fn(signal name, timeout ms)} */
+ *           tick = fn(), shutdown = fn(signal name, timeout ms),
+ *           why_alive = fn(reason)} */
 static int binding_set_hooks(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -27,6 +28,7 @@ static int binding_set_hooks(lua_State* L) {
   set_ref(L, &rt->exit_ref, "exit");
   set_ref(L, &rt->tick_ref, "tick");
   set_ref(L, &rt->shutdown_ref, "shutdown");
+  set_ref(L, &rt->why_alive_ref, "why_alive");
   return 0;
 }
 

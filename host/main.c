@@ -77,6 +77,8 @@ static void print_usage(const char* badoption) {
           "                       (default 200; 0 turns it off)\n"
           "  --max-blocking=MS    raise an error in code that blocks it "
           "longer\n"
+          "  --why-alive          after the script, list what keeps the "
+          "loop alive\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "  --version print luvhost's version and exit\n"
@@ -109,6 +111,7 @@ typedef struct {
   int64_t shutdown_timeout_ms;
   int64_t warn_blocking_ms; /* -1: not given */
   int64_t max_blocking_ms;  /* -1: not given */
+  int why_alive;
 } host_opts_t;
 
 static void opts_init(host_opts_t* opts) {
@@ -156,6 +159,10 @@ static int host_option(char** argv, int* i, host_opts_t* opts) {
     if (strcmp(v, "auto") != 0 && (*end != '\0' || n < 0 || n > 1024))
       return 0;
     opts->workers = (int)n;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--why-alive") == 0) {
+    opts->why_alive = 1;
     return 1;
   }
   if ((v = option_value(argv, i, "--warn-blocking")) != NULL)
@@ -361,6 +368,16 @@ static void start_watchdog(lh_runtime_t* rt, const host_opts_t* opts) {
             uv_strerror(r));
 }
 
+/* --why-alive: the report once the command line's chunks are done. */
+static void report_alive(lua_State* L) {
+  lh_runtime_t* rt = lh_runtime(L);
+  if (!rt->why_alive || rt->why_alive_ref == LUA_NOREF || rt->exiting)
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->why_alive_ref);
+  lua_pushliteral(L, "after the main chunk");
+  lua_call(L, 1, 0);
+}
+
 /* The main coroutine's body: the steps in order. A step may wait (yield);
  * lua_callk's continuation picks up after it. */
 static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
@@ -379,6 +396,7 @@ static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
     lua_callk(L, nargs, nresults, i + 1, run_steps_k);
     finish_step(L, &s->v[i]);
   }
+  report_alive(L);
   return 0;
 }
 
@@ -469,6 +487,7 @@ static int pmain(lua_State* L) {
   opts_init(&opts);
   args = scan_args(argv, &script, &opts);
   rt->expose_internals = opts.expose_internals;
+  rt->why_alive = opts.why_alive;
   if (opts.shutdown_timeout_ms >= 0)
     rt->shutdown_timeout_ms = (uint64_t)opts.shutdown_timeout_ms;
   luaL_checkversion(L);

@@ -17,7 +17,7 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
   rt->progname = progname;
   rt->main_co_ref = rt->tick_ref = rt->uncaught_ref = LUA_NOREF;
   rt->exit_ref = rt->threads_ref = rt->begin_ref = LUA_NOREF;
-  rt->shutdown_ref = LUA_NOREF;
+  rt->shutdown_ref = rt->why_alive_ref = LUA_NOREF;
   rt->shutdown_timeout_ms = 10000;
   rt->gc_stress = stress != NULL && stress[0] != '\0' && strcmp(stress, "0");
   rt->loop = uv_default_loop();

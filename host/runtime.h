@@ -67,6 +67,8 @@ typedef struct lh_runtime_s {
   int shutdown_ref;     /* Lua: fn(signal name, timeout ms) */
   int shutdown_started; /* the loop took a shutdown request */
   uint64_t shutdown_timeout_ms;
+  int why_alive;     /* --why-alive */
+  int why_alive_ref; /* Lua: fn(reason) prints the handles keeping it alive */
   lh_watch_t watch;
   const char* progname;
   void (*close_all)(

@@ -278,6 +278,9 @@ binding.set_hooks({
   shutdown = function(signame, timeout)
     require('internal.shutdown').start(signame, timeout)
   end,
+  why_alive = function(reason)
+    require('internal.diagnostics').print_report(reason)
+  end,
   uncaught = function(err, report)
     if process:listenerCount('uncaughtException') > 0 then
       process:emit('uncaughtException', err, report)
