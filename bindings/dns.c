@@ -155,7 +155,7 @@ static void getaddrinfo_cb(uv_getaddrinfo_t* req, int status,
   }
   uv_freeaddrinfo(res);
   if (co != NULL)
-    lh_cb_run(rt, co, 2);
+    lh_cb_run_err(rt, co, 2);
 }
 
 /* getaddrinfo(host, service [, hints] [, cb]): without cb, the array of
@@ -211,7 +211,7 @@ static void getnameinfo_cb(uv_getnameinfo_t* req, int status, const char* host,
   }
   lh_req_done(r); /* host and service live in req: release it after */
   if (co != NULL)
-    lh_cb_run(rt, co, 3);
+    lh_cb_run_err(rt, co, 3);
 }
 
 /* The address of getnameinfo's table { ip, port, family }. Returns 0, or

@@ -329,7 +329,7 @@ static void fs_cb(uv_fs_t* req) {
   }
   fs_release(f);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 /* Ends a call: ret is what uv_fs_* returned. Sync: the results (or fail);
@@ -752,7 +752,7 @@ static void utimens_after(uv_work_t* w, int status) {
   }
   lh_req_done(r);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 static int set_times(lua_State* L, int kind) {
@@ -1028,7 +1028,7 @@ static void scandir_cb(uv_fs_t* req) {
   }
   lh_req_done(r);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 /* fs_scandir(path [, cb]): sync -> iterator | fail; async -> the request

@@ -89,7 +89,7 @@ static void random_cb(uv_random_t* req, int status, void* buf, size_t len) {
   luaL_unref(r->rt->L, LUA_REGISTRYINDEX, r->cb_ref);
   free(r);
   if (co != NULL)
-    lh_cb_run(lh_runtime(co), co, 2);
+    lh_cb_run_err(lh_runtime(co), co, 2);
 }
 
 /* random(len [, flags] [, cb]): bytes from the system's CSPRNG; with a

@@ -97,6 +97,19 @@ static int binding_unyieldable(lua_State* L) {
   return 2;
 }
 
+static int binding_trace_errors(lua_State* L) {
+  lua_pushboolean(L, lh_runtime(L)->trace_errors);
+  return 1;
+}
+
+/* trace_errback(cb, err): --trace-errors' check of a callback about to get
+ * the error err. */
+static int binding_trace_errback(lua_State* L) {
+  if (lh_runtime(L)->trace_errors)
+    lh_trace_errback(L, 1, 2);
+  return 0;
+}
+
 static const luaL_Reg binding_funcs[] = {
     {"set_hooks", binding_set_hooks},
     {"tick_pending", binding_tick_pending},
@@ -109,6 +122,8 @@ static const luaL_Reg binding_funcs[] = {
     {"spawn", lh_spawn},
     {"exit_emitted", binding_exit_emitted},
     {"unyieldable", binding_unyieldable},
+    {"trace_errors", binding_trace_errors},
+    {"trace_errback", binding_trace_errback},
     {"loop_stats", lh_watch_stats},
     {"blocking_limits", lh_watch_limits},
     {NULL, NULL},

@@ -79,6 +79,8 @@ static void print_usage(const char* badoption) {
           "longer\n"
           "  --why-alive          after the script, list what keeps the "
           "loop alive\n"
+          "  --trace-errors       report errors passed to callbacks that "
+          "never read them\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "  --version print luvhost's version and exit\n"
@@ -112,6 +114,7 @@ typedef struct {
   int64_t warn_blocking_ms; /* -1: not given */
   int64_t max_blocking_ms;  /* -1: not given */
   int why_alive;
+  int trace_errors;
 } host_opts_t;
 
 static void opts_init(host_opts_t* opts) {
@@ -163,6 +166,10 @@ static int host_option(char** argv, int* i, host_opts_t* opts) {
   }
   if (strcmp(argv[*i], "--why-alive") == 0) {
     opts->why_alive = 1;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--trace-errors") == 0) {
+    opts->trace_errors = 1;
     return 1;
   }
   if ((v = option_value(argv, i, "--warn-blocking")) != NULL)
@@ -487,6 +494,7 @@ static int pmain(lua_State* L) {
   opts_init(&opts);
   args = scan_args(argv, &script, &opts);
   rt->expose_internals = opts.expose_internals;
+  rt->trace_errors = opts.trace_errors;
   rt->why_alive = opts.why_alive;
   if (opts.shutdown_timeout_ms >= 0)
     rt->shutdown_timeout_ms = (uint64_t)opts.shutdown_timeout_ms;

@@ -67,6 +67,7 @@ typedef struct lh_runtime_s {
   int shutdown_ref;     /* Lua: fn(signal name, timeout ms) */
   int shutdown_started; /* the loop took a shutdown request */
   uint64_t shutdown_timeout_ms;
+  int trace_errors;  /* --trace-errors */
   int why_alive;     /* --why-alive */
   int why_alive_ref; /* Lua: fn(reason) prints the handles keeping it alive */
   lh_watch_t watch;
@@ -133,6 +134,10 @@ enum {
 };
 int lh_push_unyieldable(lua_State* L, int level);
 void lh_coroutine_install(lua_State* L);
+
+/* errtrace.c: --trace-errors. */
+void lh_trace_errback(lua_State* L, int fidx, int eidx);
+int lh_cb_run_err(lh_runtime_t* rt, lua_State* co, int nargs);
 
 /* runtime.c */
 int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname);

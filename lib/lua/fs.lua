@@ -86,6 +86,7 @@ local function define(name, impl)
       return impl(ASYNC, ...)
     end
     local args = pack(...)
+    cb = wait.traced(cb)
     spawn(function()
       local r = pack(impl(ASYNC, unpack(args, 1, n - 1)))
       if r[1] == nil and r.n >= 2 and r[2] ~= nil then
@@ -603,6 +604,7 @@ end
 
 function ReadStream:read(cb)
   if cb then
+    cb = wait.traced(cb)
     spawn(function()
       local chunk, err = self:read()
       if err then cb(err) else cb(nil, chunk) end
@@ -772,6 +774,7 @@ function WriteStream:write(data, cb)
     error('write: data must be a string or an array of strings, got ' ..
       type(data), 2)
   end
+  cb = wait.traced(cb)
   if self._ending then
     local err = errors.new('ERR_STREAM_WRITE_AFTER_END', 'write after end')
     if cb then spawn(cb, err) return false end
@@ -790,6 +793,7 @@ end
 
 function WriteStream:finish(data, cb)
   if type(data) == 'function' then data, cb = nil, data end
+  cb = wait.traced(cb)
   if self._ending then
     if cb then spawn(cb) end
     return self

@@ -127,6 +127,7 @@ end
 function Request:read(cb)
   if cb then
     wait.check_callback(cb, 'read')
+    cb = wait.traced(cb)
     spawn(function()
       local chunk, err = self:read()
       if err then cb(err) else cb(nil, chunk) end
@@ -163,6 +164,7 @@ end
 function Request:body(cb)
   if cb then
     wait.check_callback(cb, 'body')
+    cb = wait.traced(cb)
     spawn(function()
       local data, err = self:body()
       if err then cb(err) else cb(nil, data) end
@@ -217,6 +219,7 @@ function Response:write(chunk, cb)
     if type(chunk) == 'table' then chunk = concat(chunk)
     else error('write: chunk must be a string, got ' .. type(chunk), 2) end
   end
+  cb = wait.traced(cb)
   local below, err = self:_write(chunk)
   if below == nil then
     if cb then spawn(cb, err) return false end

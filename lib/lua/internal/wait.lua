@@ -62,6 +62,18 @@ function M.current(what, level)
   return co_running()
 end
 
+-- --trace-errors: cb itself, or a stand-in that checks, before cb gets an
+-- error, whether cb ever reads its first parameter (says so on stderr if
+-- not). Without the flag, cb unchanged.
+local trace_errback = binding.trace_errors() and binding.trace_errback
+function M.traced(cb)
+  if not trace_errback or cb == nil then return cb end
+  return function(err, ...)
+    if err ~= nil and err ~= false then trace_errback(cb, err) end
+    return cb(err, ...)
+  end
+end
+
 local Waiter = {}
 Waiter.__index = Waiter
 
@@ -108,6 +120,7 @@ end
 -- or nil, err.
 function M.run(who, cb, start)
   if cb then
+    cb = M.traced(cb)
     local sync = true
     start(function(...)
       if sync then
