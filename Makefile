@@ -43,7 +43,7 @@ OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
 .PHONY: all deps test run bench sanitize valgrind gc-stress install uninstall \
-        clean format lint check-format
+        clean format lint check-format image image-test
 
 all: $(BIN)
 
@@ -113,6 +113,15 @@ valgrind: deps
 gc-stress: all
 	@LUVHOST_GC_STRESS=1 LUVHOST_WARN_BLOCKING=$${LUVHOST_WARN_BLOCKING:-0} \
 	  scripts/run-specs ./$(BIN)
+
+# The container image (Dockerfile), built with podman in a private store;
+# saved as build/luvhost-image.oci.tar. image-test also runs and checks it
+# (scripts/image; a few minutes the first time, for debootstrap).
+image:
+	@scripts/image build
+
+image-test:
+	@scripts/image test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -167,7 +167,8 @@ void http_conn_send_continue(http_conn_t* c);
 void http_conn_body_flow(http_conn_t* c, int paused);
 void http_conn_emit(http_conn_t* c, int objref, const char* name);
 size_t http_conn_queue_size(http_conn_t* c);
-const char* http_date_line(void);
+#define HTTP_DATE_LINE_MAX 64
+size_t http_date_put(char* out);
 
 /* http_message.c */
 void http_push_request(lua_State* L, http_conn_t* c);

@@ -9,7 +9,8 @@
 
 #include "http.h"
 
-static char req_mt_key, res_mt_key;
+/* Registry refs of the metatables: an array slot, cheaper than a key. */
+static int req_mt_ref = LUA_NOREF, res_mt_ref = LUA_NOREF;
 
 /* Decimal digits of v at out; returns the count (no snprintf: it costs
  * more than the rest of a response head). */
@@ -197,7 +198,7 @@ void http_push_request(lua_State* L, http_conn_t* c) {
     memcpy(r->fields, c->fields, fsize);
   if (c->head_len > 0)
     memcpy(r->data, c->head, c->head_len);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &req_mt_key);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, req_mt_ref);
   lua_setmetatable(L, -2);
 }
 
@@ -537,7 +538,7 @@ void http_push_response(lua_State* L, http_conn_t* c) {
   http_res_t* r = lua_newuserdatauv(L, sizeof(http_res_t), 1);
   r->magic = HTTP_RES_MAGIC;
   http_conn_ref(c, &r->ref);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &res_mt_key);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, res_mt_ref);
   lua_setmetatable(L, -2);
 }
 
@@ -597,15 +598,24 @@ static void check_name(lua_State* L, const char* name, size_t n) {
       luaL_error(L, "invalid character in header name '%s'", name);
 }
 
+/* Control characters but tab: CR and LF would split the response. */
+static const unsigned char bad_value_chars[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,   [4] = 1,  [5] = 1,  [6] = 1,
+    [7] = 1,  [8] = 1,  [10] = 1, [11] = 1,  [12] = 1, [13] = 1, [14] = 1,
+    [15] = 1, [16] = 1, [17] = 1, [18] = 1,  [19] = 1, [20] = 1, [21] = 1,
+    [22] = 1, [23] = 1, [24] = 1, [25] = 1,  [26] = 1, [27] = 1, [28] = 1,
+    [29] = 1, [30] = 1, [31] = 1, [127] = 1,
+};
+
 static void check_value(lua_State* L, const char* name, const char* v,
                         size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)v[i];
-    if (ch == '\r' || ch == '\n' || ch == 0 || (ch < 32 && ch != '\t') ||
-        ch == 127)
-      luaL_error(L, "invalid character in the value of header '%s'", name);
-  }
+  const unsigned char* p = (const unsigned char*)v;
+  const unsigned char* end = p + n;
+  unsigned char bad = 0;
+  while (p < end)
+    bad |= bad_value_chars[*p++];
+  if (bad)
+    luaL_error(L, "invalid character in the value of header '%s'", name);
 }
 
 static int hbuf_reserve(http_response_t* r, size_t more) {
@@ -815,22 +825,28 @@ static int no_body_status(int status) {
 /* Writes the status line and headers; body_len is the body's length when
  * finish() knows it, or -1 for a streamed body. Returns the head's length
  * in buf (which the caller frees when it is not `small`). */
+#define PUT(lit)                           \
+  do {                                     \
+    memcpy(buf + n, lit, sizeof(lit) - 1); \
+    n += sizeof(lit) - 1;                  \
+  } while (0)
+
 static size_t build_head(http_conn_t* c, long long body_len, char** out,
                          char* small, size_t small_size) {
   http_response_t* r = &c->res;
   const char* reason = NULL;
-  size_t reason_len = 0, need, n;
+  size_t reason_len = 0, need, n = 0;
   char* buf;
   lua_State* L = c->server->rt->L;
   int status = r->status;
   int keep = c->keep_alive && !c->server->closing && !r->conn_close;
   int v10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
-  char length_line[48] = "";
+  int framing = 0; /* 1: Content-Length, 2: chunked */
   if (r->reason_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->reason_ref);
     reason = lua_tolstring(L, -1, &reason_len);
     lua_pop(L, 1); /* anchored by the registry */
-  } else {
+  } else if (status != 200) {
     reason = http_status_text(status);
     reason_len = strlen(reason);
   }
@@ -838,51 +854,48 @@ static size_t build_head(http_conn_t* c, long long body_len, char** out,
     r->no_body = 1;
   } else if (!r->has_length && !r->has_te) {
     if (body_len >= 0) {
-      size_t k = put_dec(length_line + 16, (unsigned long long)body_len);
-      memcpy(length_line, "Content-Length: ", 16);
-      memcpy(length_line + 16 + k, "\r\n", 3);
+      framing = 1;
     } else if (!v10) {
-      strcpy(length_line, "Transfer-Encoding: chunked\r\n");
+      framing = 2;
       r->chunked = 1;
     } else {
       keep = 0; /* HTTP/1.0 without a length: the end of the body is EOF */
     }
   }
   c->keep_alive = (uint8_t)keep;
-  need = 32 + reason_len + r->hlen + 40 + sizeof(length_line) + 32;
+  need = 16 + reason_len + r->hlen + HTTP_DATE_LINE_MAX + 48 + 32;
   buf = need <= small_size ? small : malloc(need);
   if (buf == NULL)
     return 0;
-  memcpy(buf, "HTTP/1.1 ", 9);
-  n = 9 + put_dec(buf + 9, (unsigned long long)status);
-  buf[n++] = ' ';
-  memcpy(buf + n, reason, reason_len);
-  n += reason_len;
-  memcpy(buf + n, "\r\n", 2);
-  n += 2;
+  if (status == 200 && reason == NULL) {
+    PUT("HTTP/1.1 200 OK\r\n");
+  } else {
+    PUT("HTTP/1.1 ");
+    n += put_dec(buf + n, (unsigned long long)status);
+    buf[n++] = ' ';
+    memcpy(buf + n, reason, reason_len);
+    n += reason_len;
+    PUT("\r\n");
+  }
   if (r->hlen > 0) /* hbuf is NULL until a header is set */
     memcpy(buf + n, r->hbuf, r->hlen);
   n += r->hlen;
-  if (!r->has_date) {
-    const char* date = http_date_line();
-    size_t dl = strlen(date);
-    memcpy(buf + n, date, dl);
-    n += dl;
-  }
-  if (length_line[0]) {
-    size_t ll = strlen(length_line);
-    memcpy(buf + n, length_line, ll);
-    n += ll;
+  if (!r->has_date)
+    n += http_date_put(buf + n);
+  if (framing == 1) {
+    PUT("Content-Length: ");
+    n += put_dec(buf + n, (unsigned long long)body_len);
+    PUT("\r\n");
+  } else if (framing == 2) {
+    PUT("Transfer-Encoding: chunked\r\n");
   }
   if (!r->has_conn) {
-    const char* line = keep ? (v10 ? "Connection: keep-alive\r\n" : "")
-                            : "Connection: close\r\n";
-    size_t cl = strlen(line);
-    memcpy(buf + n, line, cl);
-    n += cl;
+    if (!keep)
+      PUT("Connection: close\r\n");
+    else if (v10)
+      PUT("Connection: keep-alive\r\n");
   }
-  memcpy(buf + n, "\r\n", 2);
-  n += 2;
+  PUT("\r\n");
   r->head_sent = 1;
   *out = buf;
   return n;
@@ -1229,7 +1242,7 @@ void lh_open_http_message(lua_State* L) {
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "IncomingMessage");
   lua_setfield(L, -2, "__name");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &req_mt_key);
+  req_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_createtable(L, 0, 4);
   new_methods(L, &res_methods_key, res_c_methods);
   lua_pushcclosure(L, res_index, 1);
@@ -1240,7 +1253,7 @@ void lh_open_http_message(lua_State* L) {
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "ServerResponse");
   lua_setfield(L, -2, "__name");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &res_mt_key);
+  res_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 int lh_http_set_methods(lua_State* L) {

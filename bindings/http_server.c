@@ -19,19 +19,22 @@ static llhttp_settings_t settings;
  */
 
 static time_t date_second = -1;
-static char date_line[64];
+static char date_line[HTTP_DATE_LINE_MAX];
+static size_t date_len;
 
 /* "Date: Thu, 27 Nov 2026 13:24:05 GMT\r\n", made once a second. */
-const char* http_date_line(void) {
+/* Writes the Date line, made once a second; returns its length. */
+size_t http_date_put(char* out) {
   time_t now = time(NULL);
   if (now != date_second) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date_line, sizeof(date_line),
-             "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_len = strftime(date_line, sizeof(date_line),
+                        "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     date_second = now;
   }
-  return date_line;
+  memcpy(out, date_line, date_len);
+  return date_len;
 }
 
 /* The connection table: requests and responses find their connection by

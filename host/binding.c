@@ -110,6 +110,27 @@ static int binding_trace_errback(lua_State* L) {
   return 0;
 }
 
+/* before_output(data): process.stdout and process.stderr are about to
+ * write data (a string or an array of strings) to a terminal; an open
+ * prompt steps aside (host/repl.c). */
+static int binding_before_output(lua_State* L) {
+  size_t n = 0;
+  const char* s = NULL;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_Integer i;
+    for (i = (lua_Integer)lua_rawlen(L, 1); i > 0 && n == 0; i--) {
+      lua_rawgeti(L, 1, i);
+      s = lua_tolstring(L, -1, &n);
+      lua_pop(L, 1); /* the array keeps the string alive */
+    }
+  } else {
+    s = lua_tolstring(L, 1, &n);
+  }
+  if (s != NULL && n > 0)
+    lh_repl_before_output(s, n);
+  return 0;
+}
+
 static const luaL_Reg binding_funcs[] = {
     {"set_hooks", binding_set_hooks},
     {"tick_pending", binding_tick_pending},
@@ -126,6 +147,7 @@ static const luaL_Reg binding_funcs[] = {
     {"trace_errback", binding_trace_errback},
     {"loop_stats", lh_watch_stats},
     {"blocking_limits", lh_watch_limits},
+    {"before_output", binding_before_output},
     {NULL, NULL},
 };
 

@@ -117,6 +117,7 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
     return lua_yield(L, 0);
   rt->from = L;
   lh_runtime_emit_exit(rt);
+  lh_repl_close(rt);
   fflush(stdout);
   fflush(stderr);
   uv_tty_reset_mode();
@@ -144,7 +145,8 @@ static void close_stray(uv_handle_t* handle, void* arg) {
 
 void lh_runtime_close(lh_runtime_t* rt) {
   rt->exiting = 1;
-  lh_watchdog_stop();  /* before the state it watches goes */
+  lh_watchdog_stop(); /* before the state it watches goes */
+  lh_repl_close(rt);
   uv_tty_reset_mode(); /* a script that set raw mode leaves a sane terminal */
   if (rt->close_all)
     rt->close_all(rt->loop);

@@ -76,6 +76,14 @@ typedef struct lh_runtime_s {
       uv_loop_t* loop); /* set by bindings: closes their handles */
   int pool_len;
   lh_pooled_t pool[LH_POOL_MAX];
+  /* The prompt's Ctrl-C routing (host/repl.c): while sigint_async is set, a
+   * SIGINT interrupts Lua only when it is sigint_target (the entry) that
+   * runs, or when an earlier SIGINT is still pending (something is busy;
+   * sigint_pending becomes 2: that earlier one is answered); otherwise it
+   * wakes sigint_async and the prompt decides. */
+  uv_async_t* volatile sigint_async;
+  lua_State* volatile sigint_target;
+  volatile sig_atomic_t sigint_pending;
 } lh_runtime_t;
 
 /* The runtime a Lua thread belongs to (kept in the thread's extra space). */
@@ -185,6 +193,8 @@ int lh_workers_run(int argc, char** argv, int n, const char* progname);
 /* signals.c */
 void lh_signals_init(lh_runtime_t* rt);
 void lh_signals_rearm(void);
+void lh_signals_interrupt(lua_State* L);
+void lh_signals_clear(lua_State* L);
 
 /* loader.c */
 void lh_loader_init(lua_State* L);
@@ -195,5 +205,7 @@ void lh_binding_install_os_exit(lua_State* L);
 
 /* repl.c */
 int lh_repl_start(lua_State* L);
+void lh_repl_before_output(const char* data, size_t len);
+void lh_repl_close(lh_runtime_t* rt);
 
 #endif

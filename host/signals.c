@@ -5,13 +5,22 @@
  * also interrupts it, as in lua.c: the handler only sets a hook (lua_sethook is
  * safe in a signal handler) and the hook raises the error inside the VM.
  * A script that listens for a signal (a uv signal handle) takes it over;
- * when it lets go, lh_signals_rearm restores ours. */
+ * when it lets go, lh_signals_rearm restores ours.
+ *
+ * While the prompt is open (host/repl.c sets rt->sigint_async), Ctrl-C
+ * belongs to it: the hook goes only on the entry that is running, or on
+ * whatever runs when an earlier Ctrl-C is still unanswered (a callback
+ * that never returns); anything else wakes the prompt through the async
+ * handle (uv_async_send is async-signal-safe). */
 #include <lauxlib.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "runtime.h"
+
+#define INTERRUPT_MASK \
+  (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT)
 
 static lh_runtime_t* signal_rt;
 static uv_async_t usr2_wake; /* SIGUSR2: the why-alive report */
@@ -29,11 +38,29 @@ static void interrupt_hook(lua_State* L, lua_Debug* ar) {
   luaL_error(L, "interrupted!");
 }
 
+/* The prompt's Ctrl-C (see the top). */
+static void prompt_sigint(lh_runtime_t* rt, lua_State* running) {
+  if (running != NULL && (running == rt->sigint_target || rt->sigint_pending)) {
+    /* A second press for something busy: the first is used up too. */
+    if (running != rt->sigint_target)
+      rt->sigint_pending = 2;
+    lua_sethook(running, interrupt_hook, INTERRUPT_MASK, 1);
+    return;
+  }
+  rt->sigint_pending = 1;
+  uv_async_send(rt->sigint_async);
+}
+
 static void on_signal(int sig) {
-  lua_State* running = signal_rt ? signal_rt->running : NULL;
+  lh_runtime_t* rt = signal_rt;
+  lua_State* running = rt ? rt->running : NULL;
   if (sig == SIGUSR2) {
     if (usr2_ready)
       uv_async_send(&usr2_wake);
+    return;
+  }
+  if (sig == SIGINT && rt != NULL && rt->sigint_async != NULL) {
+    prompt_sigint(rt, running);
     return;
   }
   if (lh_shutdown_request(sig))
@@ -91,4 +118,26 @@ void lh_signals_rearm(void) {
   arm(SIGINT);
   arm(SIGTERM);
   arm(SIGUSR2);
+}
+
+/* The same for a coroutine parked in a waiting call: the error has no
+ * position (that would be inside the waiting call); its traceback shows
+ * where it waited. */
+static void parked_hook(lua_State* L, lua_Debug* ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  lua_pushliteral(L, "interrupted!");
+  lua_error(L);
+}
+
+/* Makes L, parked, raise "interrupted!" as soon as it is resumed. */
+void lh_signals_interrupt(lua_State* L) {
+  lua_sethook(L, parked_hook, INTERRUPT_MASK, 1);
+}
+
+/* Takes back an interrupt that came too late to hit anything. */
+void lh_signals_clear(lua_State* L) {
+  lua_Hook hook = lua_gethook(L);
+  if (hook == interrupt_hook || hook == parked_hook)
+    lua_sethook(L, NULL, 0, 0);
 }

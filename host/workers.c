@@ -2,8 +2,9 @@
  * each a worker with its own loop (process.workerId = 1..N); listening
  * sockets use SO_REUSEPORT in workers, so the kernel spreads connections.
  * The supervisor forwards signals, restarts a worker that crashes (with a
- * growing delay) and exits once every worker is gone after a shutdown. It
- * runs no Lua. */
+ * growing delay), replaces the workers one by one on SIGHUP (a rolling
+ * restart: each drains gracefully while the others serve) and exits once
+ * every worker is gone after a shutdown. It runs no Lua. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 #include "runtime.h"
 
 #define MAX_BACKOFF_MS 30000
-#define STABLE_MS 10000 /* a worker up this long is well: delays start over */
+#define STABLE_MS 10000 /* up this long: delays start over */
+#define ROLL_GAP_MS 500 /* a new worker listens before the next goes */
 
 typedef struct {
   int id;
@@ -22,6 +24,7 @@ typedef struct {
   int running;
   uint64_t started;
   uint64_t backoff_ms;
+  int replace; /* retired by a rolling restart: start anew when it ends */
 } worker_t;
 
 static struct {
@@ -33,16 +36,32 @@ static struct {
   int n;
   int alive;
   int stopping;
-  int failed; /* some worker ended badly */
+  int failed;  /* some worker ended badly */
+  int rolling; /* index of the next worker a rolling restart replaces */
+  uv_timer_t roll;
   uv_signal_t sig[3];
 } sup;
 
 static void start_worker(worker_t* w);
+static void roll_next(uv_timer_t* t);
 
 static void on_restart(uv_timer_t* t) {
   worker_t* w = t->data;
   if (!sup.stopping)
     start_worker(w);
+}
+
+/* The process handle is reusable now: a worker replaced by a rolling
+ * restart starts again at once. */
+static void on_proc_closed(uv_handle_t* handle) {
+  worker_t* w = handle->data;
+  if (!w->replace)
+    return;
+  w->replace = 0;
+  if (sup.stopping)
+    return;
+  start_worker(w);
+  uv_timer_start(&sup.roll, roll_next, ROLL_GAP_MS, 0);
 }
 
 static void on_worker_exit(uv_process_t* proc, int64_t status, int signo) {
@@ -51,7 +70,9 @@ static void on_worker_exit(uv_process_t* proc, int64_t status, int signo) {
   int crashed = status != 0 || signo != 0;
   w->running = 0;
   sup.alive--;
-  uv_close((uv_handle_t*)proc, NULL);
+  uv_close((uv_handle_t*)proc, on_proc_closed);
+  if (w->replace && !sup.stopping)
+    return; /* the new one starts once the handle is closed */
   if (sup.stopping || !crashed) {
     if (crashed && !(sup.stopping && (signo == SIGTERM || signo == SIGINT)))
       sup.failed = 1;
@@ -136,11 +157,34 @@ static void start_worker(worker_t* w) {
   sup.alive++;
 }
 
+/* Rolling restart: the next worker drains (SIGTERM) and a new one takes
+ * its place when it is gone; the rest serve meanwhile. */
+static void roll_next(uv_timer_t* t) {
+  worker_t* w;
+  (void)t;
+  while (sup.rolling >= 0 && sup.rolling < sup.n && !sup.w[sup.rolling].running)
+    sup.rolling++;
+  if (sup.rolling < 0 || sup.rolling >= sup.n || sup.stopping) {
+    sup.rolling = -1;
+    return;
+  }
+  w = &sup.w[sup.rolling++];
+  w->replace = 1;
+  uv_process_kill(&w->proc, SIGTERM);
+}
+
 /* TERM and INT start a shutdown: workers drain and exit, none restarts.
- * Every signal (a second one too) goes on to the workers. */
+ * HUP replaces the workers one by one. Other signals go on to them. */
 static void on_signal(uv_signal_t* s, int signo) {
   int i;
   (void)s;
+  if (signo == SIGHUP) {
+    if (sup.rolling < 0 && !sup.stopping) {
+      sup.rolling = 0;
+      roll_next(NULL);
+    }
+    return;
+  }
   if (signo == SIGTERM || signo == SIGINT) {
     sup.stopping = 1;
     for (i = 0; i < sup.n; i++)
@@ -180,6 +224,9 @@ int lh_workers_run(int argc, char** argv, int n, const char* progname) {
     return EXIT_FAILURE;
   signal(SIGPIPE, SIG_IGN);
   lh_reaper_init(sup.loop);
+  sup.rolling = -1;
+  uv_timer_init(sup.loop, &sup.roll);
+  uv_unref((uv_handle_t*)&sup.roll);
   for (i = 0; i < 3; i++) {
     uv_signal_init(sup.loop, &sup.sig[i]);
     uv_signal_start(&sup.sig[i], on_signal, signals[i]);

@@ -317,9 +317,21 @@ def read_until(token, timeout=5):
 out = read_until(b'> ')
 os.write(fd, b'6 * 7\n')
 out += read_until(b'42')
+after = out[out.find(b'42'):]
+if b'> ' not in after:  # the next prompt: raw mode again
+    out += read_until(b'> ')
 os.write(fd, b'\x04')
 out += read_until(b'never', 1)
-_, status = os.waitpid(pid, 0)
+end = time.time() + 10
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done or time.time() > end:
+        break
+    time.sleep(0.05)
+if not done:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    status = 99 << 8
 sys.stdout.write(out.decode(errors='replace'))
 sys.exit(os.WEXITSTATUS(status))
 ]==]

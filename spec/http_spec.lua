@@ -35,6 +35,17 @@ local function python(code, ...)
   return execFile('python3', { '-c', code, ... }, { maxBuffer = 64 * 1024 * 1024 })
 end
 
+-- Everything a socket (or stream) gives until its end.
+local function read_all(sock)
+  local parts = {}
+  while true do
+    local chunk = sock:read()
+    if not chunk then break end
+    parts[#parts + 1] = chunk
+  end
+  return table.concat(parts)
+end
+
 -- Sends bytes (a string, or a list of pieces written one by one) on a
 -- fresh connection, then reads until the server closes.
 local function raw(port, data, opts)
@@ -49,12 +60,7 @@ local function raw(port, data, opts)
     sock:write(data)
   end
   if opts.half_close then sock:shutdown() end
-  local parts = {}
-  while true do
-    local chunk = sock:read()
-    if not chunk then break end
-    parts[#parts + 1] = chunk
-  end
+  local parts = { read_all(sock) }
   sock:close()
   return table.concat(parts)
 end
@@ -280,12 +286,7 @@ describe('http server with curl', function()
       local first = sock:read()
       assert.are.equal('HTTP/1.1 100 Continue\r\n\r\n', first:sub(1, 25))
       sock:write('hello')
-      local parts = { first:sub(26) }
-      while true do
-        local chunk = sock:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { first:sub(26), read_all(sock) }
       sock:close()
       local r = parse_responses(table.concat(parts))
       assert.are.equal(200, r[1].status)
@@ -558,12 +559,7 @@ describe('http server with raw sockets', function()
       local sock = assert(net.connect({ host = '127.0.0.1', port = port }))
       sock:write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
       local t0 = require('uv').now()
-      local parts = {}
-      while true do
-        local chunk = sock:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { read_all(sock) }
       local took = require('uv').now() - t0
       sock:close()
       local r = parse_responses(table.concat(parts))
@@ -838,15 +834,9 @@ describe('http server handlers', function()
       assert.are.equal(500, r1[1].status)
       assert.are.equal('alive', r2[1].body)
       child:kill()
-      local err = {}
-      while true do
-        local chunk = child.stderr:read()
-        if not chunk then break end
-        err[#err + 1] = chunk
-      end
+      local err = read_all(child.stderr)
       child:wait()
       os.remove(script)
-      err = table.concat(err)
       assert.matches('handler exploded', err)
       assert.matches('stack traceback', err)
       assert.matches('GET /boom', err)
@@ -1016,12 +1006,7 @@ describe('http server buffers shared between connections', function()
         assert.are.equal('fast' .. i, r.headers['x-echo'])
       end
       slow:write('ne: slow\r\nConnection: close\r\n\r\n')
-      local parts = {}
-      while true do
-        local chunk = slow:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { read_all(slow) }
       slow:close()
       local r = parse_responses(table.concat(parts))[1]
       assert.are.equal('/slow-path', r.body)
@@ -1051,12 +1036,7 @@ describe('http server buffers shared between connections', function()
         'Connection: close\r\n\r\n'))[1]
       assert.are.equal('/now', r.headers['x-path'])
       later()
-      local parts = {}
-      while true do
-        local chunk = waiting:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { read_all(waiting) }
       waiting:close()
       local l = parse_responses(table.concat(parts))[1]
       assert.are.equal('late', l.body)
@@ -1093,12 +1073,7 @@ describe('http server buffers shared between connections', function()
       timers.sleep(20)
       local rb = parse_responses(raw(port, 'GET /b HTTP/1.1\r\nHost: x\r\n' ..
         'Connection: close\r\n\r\n'))[1]
-      local parts = {}
-      while true do
-        local chunk = a:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { read_all(a) }
       a:close()
       local ra = parse_responses(table.concat(parts))
       assert.are.equal('B', rb.body)
@@ -1141,12 +1116,7 @@ describe('http server flow control', function()
       -- The handler waits for the client: far fewer pieces than asked.
       assert.is_false(finished)
       assert.is_true(written < pieces / 2, written .. ' pieces written to a stalled client')
-      local parts = {}
-      while true do
-        local chunk = sock:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { read_all(sock) }
       sock:close()
       local r = parse_responses(table.concat(parts))[1]
       assert.is_true(r.chunked)
@@ -1241,12 +1211,7 @@ describe('http server flow control', function()
       server:close(function() closed = true end)
       local refused = net.connect({ host = '127.0.0.1', port = port })
       assert.is_nil(refused)
-      local parts = { first }
-      while true do
-        local chunk = busy:read()
-        if not chunk then break end
-        parts[#parts + 1] = chunk
-      end
+      local parts = { first, read_all(busy) }
       local r = parse_responses(table.concat(parts))[1]
       assert.are.equal('piece 1\npiece 2\npiece 3\npiece 4\npiece 5\n', r.body)
       while idle:read() do end

@@ -176,6 +176,62 @@ describe('luvhost --workers', function()
     end, { timeout = 20000 })
   end)
 
+  it('replaces every worker on SIGHUP while the others keep serving', function()
+    run(function()
+      local child, port = start(2)
+      local before = workers_seen(port, 2)
+      local stop, last_ok, max_gap, served = false, uv.now(), 0, 0
+      local odd = {}
+      local tasks = {}
+      for i = 1, 20 do
+        tasks[i] = coro.spawn(function()
+          while not stop do
+            local sock = net.connect({ host = '127.0.0.1', port = port })
+            if sock then
+              while not stop do
+                local body, err = request(sock)
+                if not body then
+                  -- A draining worker closes idle connections: a request
+                  -- sent at that moment sees the close, nothing else.
+                  if err ~= 'closed' and not tostring(err):match('ECONNRESET') then
+                    odd[#odd + 1] = tostring(err)
+                  end
+                  break
+                end
+                local now = uv.now()
+                if now - last_ok > max_gap then max_gap = now - last_ok end
+                last_ok = now
+                served = served + 1
+              end
+              sock:close()
+            else
+              timers.sleep(5)
+            end
+          end
+        end)
+      end
+      timers.sleep(200)
+      assert(child:kill('SIGHUP'))
+      -- Both are replaced, one after the other (0.5 s apart).
+      local after
+      for _ = 1, 40 do
+        timers.sleep(100)
+        after = workers_seen(port, 2)
+        if after['1'] ~= before['1'] and after['2'] ~= before['2'] then break end
+      end
+      timers.sleep(200)
+      stop = true
+      coro.all(tasks)
+      assert.are_not.equal(before['1'], after['1'])
+      assert.are_not.equal(before['2'], after['2'])
+      assert.are.same({}, odd)
+      assert.is_true(served > 100, 'only ' .. served .. ' requests')
+      assert.is_true(max_gap < 500, 'no answer for ' .. max_gap .. ' ms')
+      assert(child:kill('SIGTERM'))
+      assert.are.equal(0, child:wait())
+    end, { timeout = 20000 })
+  end)
+
   it('gives each worker process.workerId and nothing to a plain run', function()
     run(function()
       local r = helper.luvhost_exec("-e 'print(process.workerId)'")

@@ -604,11 +604,7 @@ end
 
 function ReadStream:read(cb)
   if cb then
-    cb = wait.traced(cb)
-    spawn(function()
-      local chunk, err = self:read()
-      if err then cb(err) else cb(nil, chunk) end
-    end)
+    wait.in_background(self, self.read, cb)
     return
   end
   if self._err then return nil, self._err end

@@ -127,11 +127,7 @@ end
 function Request:read(cb)
   if cb then
     wait.check_callback(cb, 'read')
-    cb = wait.traced(cb)
-    spawn(function()
-      local chunk, err = self:read()
-      if err then cb(err) else cb(nil, chunk) end
-    end)
+    wait.in_background(self, self.read, cb)
     return
   end
   local st = body_of(self)
@@ -164,11 +160,7 @@ end
 function Request:body(cb)
   if cb then
     wait.check_callback(cb, 'body')
-    cb = wait.traced(cb)
-    spawn(function()
-      local data, err = self:body()
-      if err then cb(err) else cb(nil, data) end
-    end)
+    wait.in_background(self, self.body, cb)
     return
   end
   local parts = {}

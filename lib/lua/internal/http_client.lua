@@ -981,11 +981,7 @@ end
 function IncomingMessage:read(cb)
   if cb then
     wait.check_callback(cb, 'read')
-    cb = wait.traced(cb)
-    spawn(function()
-      local chunk, err = self:read()
-      if err then cb(err) else cb(nil, chunk) end
-    end)
+    wait.in_background(self, self.read, cb)
     return
   end
   local h = self._qh

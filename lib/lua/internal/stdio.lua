@@ -10,7 +10,9 @@ local EventEmitter = require('events').EventEmitter
 local Stream = require('stream').Stream
 
 local error, type = error, type
-local spawn = require('internal.binding').spawn
+local binding = require('internal.binding')
+local spawn, before_output = binding.spawn, binding.before_output
+local wait = require('internal.wait')
 
 local M = {}
 
@@ -27,10 +29,7 @@ end
 
 function FileStream:read(cb)
   if cb ~= nil then
-    spawn(function()
-      local chunk, err = self:read()
-      if err then cb(err) else cb(nil, chunk) end
-    end)
+    wait.in_background(self, self.read, cb)
     return
   end
   if self._closed then return nil, 'closed' end
@@ -91,11 +90,13 @@ function FileStream:writeQueueSize() return 0 end
 local FILES = { [0] = io.stdin, [1] = io.stdout, [2] = io.stderr }
 
 -- A Stream whose writes first flush what print() and io.write() buffered,
--- so the two kinds of output keep their order.
+-- so the two kinds of output keep their order. On a terminal, an open
+-- prompt steps aside first (host/repl.c redraws it after).
 local StdioStream = Stream:extend('StdioStream')
 
 function StdioStream:write(data, cb)
   io.stdout:flush()
+  if self.isTTY then before_output(data) end
   return Stream.write(self, data, cb)
 end
 

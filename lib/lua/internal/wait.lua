@@ -141,5 +141,14 @@ function M.run(who, cb, start)
   return finish(w:wait())
 end
 
+-- The callback form of a coroutine-style method: runs method(self) on a
+-- coroutine of its own and hands its `value | nil, err` to cb(err, value).
+function M.in_background(self, method, cb)
+  cb = M.traced(cb)
+  binding.spawn(function()
+    local value, err = method(self)
+    if err then cb(err) else cb(nil, value) end
+  end)
+end
 
 return M
