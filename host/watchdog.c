@@ -200,6 +200,7 @@ static void take_capture(uint64_t since, char** trace, char** name) {
  * traceback. */
 static void print_report(lh_runtime_t* rt, uint64_t ms, const char* what,
                          const char* name, const char* trace) {
+  lh_repl_before_output("\n", 1); /* an open prompt steps aside */
   fflush(stdout);
   fprintf(stderr, "%s: event loop blocked for %llu ms%s", rt->progname,
           (unsigned long long)ms, what);
@@ -215,7 +216,8 @@ static void print_report(lh_runtime_t* rt, uint64_t ms, const char* what,
 }
 
 /* The thread's note on a long stall in a C call (the hook cannot run
- * until it returns): its name if it is a marked one. */
+ * until it returns): its name if it is a marked one. (From the thread: it
+ * leaves the prompt alone.) */
 static void print_c_note(lh_runtime_t* rt, uint64_t ms, const char* call) {
   int dotted = call != NULL && strpbrk(call, ".:") != NULL;
   fflush(stdout);
