@@ -107,32 +107,30 @@ int lh__is_passthrough(lua_State* L) {
 }
 
 /* Pushes the name of the call the running code is blocked in, or returns
- * 0. The frames from level 0 that are C functions (one at level 0 only if
- * c_blocked: it was blocking, not passing by) or built-in Lua code, up to
- * the script's code or a pcall, are the call; the outermost of them that
- * a module exports names it (uv.fs_read inside fs.readFileSync is
- * fs.readFileSync), else the innermost's own name (method 'read'). */
+ * 0. Only a C function blocks without running Lua code: the one at level
+ * 0, if c_blocked (it was blocking, not passing by). It and the frames
+ * around it that are C functions or built-in Lua code, up to the script's
+ * code or a pcall, are the call; the outermost of them that a module
+ * exports names it (uv.fs_read inside fs.readFileSync is fs.readFileSync),
+ * else the innermost's own name (method 'read'). */
 int lh_push_blocking_name(lua_State* L, int c_blocked) {
   lua_Debug ar;
-  int level, first = -1, last = -1;
+  int level, first = 0, last = -1;
+  if (!c_blocked)
+    return 0;
   for (level = 0; lua_getstack(L, level, &ar); level++) {
     if (!lua_getinfo(L, "Sf", &ar))
       break;
     if (ar.what[0] == 'C') {
       if (lh__is_passthrough(L))
         break;
-      if (level > 0 || c_blocked)
-        last = level;
-      if (first < 0 && last >= 0)
-        first = level;
+      last = level;
       continue;
     }
     lua_pop(L, 1);
-    if (!is_builtin(ar.source))
-      break;
+    if (level == 0 || !is_builtin(ar.source))
+      break; /* Lua code runs at level 0: no call blocks */
     last = level;
-    if (first < 0)
-      first = level;
   }
   if (last < 0)
     return 0;
