@@ -100,22 +100,27 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@LUVHOST=./$(BIN) scripts/bench/run $(ARGS)
 
-# The same specs on an ASan+UBSan build (build/asan/luvhost).
+# The same specs on an ASan+UBSan build (build/asan/luvhost). Slower
+# builds get a blocking watchdog in proportion (LUVHOST_WARN_BLOCKING).
 sanitize: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/luvhost \
 	  SANITIZE=1 build/asan/luvhost
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LUVHOST_WARN_BLOCKING=$${LUVHOST_WARN_BLOCKING:-1000} \
 	  scripts/run-specs build/asan/luvhost
 
 # The specs under valgrind's memcheck (slow).
 valgrind: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/valgrind \
 	  BIN=build/valgrind/luvhost OPT="-O0 -g" build/valgrind/luvhost
-	@LUVHOST_VALGRIND=1 scripts/run-specs build/valgrind/luvhost
+	@LUVHOST_VALGRIND=1 LUVHOST_WARN_BLOCKING=$${LUVHOST_WARN_BLOCKING:-10000} \
+	  scripts/run-specs build/valgrind/luvhost
 
-# The specs with a full garbage collection after every callback.
+# The specs with a full garbage collection after every callback (which
+# blocks the loop by design: no blocking watchdog in the outer runs).
 gc-stress: all
-	@LUVHOST_GC_STRESS=1 scripts/run-specs ./$(BIN)
+	@LUVHOST_GC_STRESS=1 LUVHOST_WARN_BLOCKING=$${LUVHOST_WARN_BLOCKING:-0} \
+	  scripts/run-specs ./$(BIN)
 
 # The container image (Dockerfile), built with podman in a private store;
 # saved as build/luvhost-image.oci.tar. image-test also runs and checks it

@@ -155,7 +155,7 @@ static void getaddrinfo_cb(uv_getaddrinfo_t* req, int status,
   }
   uv_freeaddrinfo(res);
   if (co != NULL)
-    lh_cb_run(rt, co, 2);
+    lh_cb_run_err(rt, co, 2);
 }
 
 /* getaddrinfo(host, service [, hints] [, cb]): without cb, the array of
@@ -175,7 +175,9 @@ static int dns_getaddrinfo(lua_State* L) {
   }
   if (lua_isnoneornil(L, 4)) {
     uv_getaddrinfo_t req;
+    const char* prev = lh_blocking_begin(lh_runtime(L), "getaddrinfo");
     r = uv_getaddrinfo(loop, &req, NULL, node, service, hp);
+    lh_blocking_end(lh_runtime(L), prev);
     if (r < 0)
       return lh_error(L, r);
     push_addrinfo(L, req.addrinfo);
@@ -209,7 +211,7 @@ static void getnameinfo_cb(uv_getnameinfo_t* req, int status, const char* host,
   }
   lh_req_done(r); /* host and service live in req: release it after */
   if (co != NULL)
-    lh_cb_run(rt, co, 3);
+    lh_cb_run_err(rt, co, 3);
 }
 
 /* The address of getnameinfo's table { ip, port, family }. Returns 0, or
@@ -258,7 +260,9 @@ static int dns_getnameinfo(lua_State* L) {
     return lh_error(L, r);
   if (lua_isnoneornil(L, 2)) {
     uv_getnameinfo_t req;
+    const char* prev = lh_blocking_begin(lh_runtime(L), "getnameinfo");
     r = uv_getnameinfo(loop, &req, NULL, (struct sockaddr*)&ss, 0);
+    lh_blocking_end(lh_runtime(L), prev);
     if (r < 0)
       return lh_error(L, r);
     lua_pushstring(L, req.host);

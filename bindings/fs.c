@@ -31,6 +31,8 @@ typedef struct {
   const char* dest;     /* second path of two-path calls, for messages */
   lua_Integer nentries; /* fs_opendir: entries per fs_readdir */
   dir_t* dir;           /* fs_readdir: the directory it reads */
+  lh_runtime_t* rt;     /* sync: the runtime told it blocks */
+  const char* prev_call;
 } fs_req_t;
 
 /* luv_dir_t: a directory stream from fs_opendir. Its dirents live in the
@@ -267,11 +269,17 @@ static int push_result(lua_State* L, fs_req_t* f) {
 /* Lifecycle ---------------------------------------------------------- */
 
 /* The request for a call whose callback (if any) is at cb_idx: a new
- * pinned request userdata, pushed, or `sync` (zeroed) without one. */
-static fs_req_t* fs_begin(lua_State* L, int cb_idx, fs_req_t* sync) {
+ * pinned request userdata, pushed, or `sync` (zeroed) without one; a sync
+ * call is marked as blocking (name: the uv function) until it ends. */
+#define fs_begin(L, cb_idx, sync) fs_begin_named(L, cb_idx, sync, __func__)
+
+static fs_req_t* fs_begin_named(lua_State* L, int cb_idx, fs_req_t* sync,
+                                const char* name) {
   fs_req_t* f;
   if (lua_isnoneornil(L, cb_idx)) {
     memset(sync, 0, sizeof(*sync));
+    sync->rt = lh_runtime(L);
+    sync->prev_call = lh_blocking_begin(sync->rt, name);
     return sync;
   }
   f = lh_req_new(L, UV_FS, sizeof(fs_req_t) - sizeof(uv_fs_t), cb_idx);
@@ -291,6 +299,8 @@ static void fs_release(fs_req_t* f) {
   uv_fs_req_cleanup(&f->req);
   if (f->async)
     lh_req_done(lh_req_of(&f->req));
+  else
+    lh_blocking_end(f->rt, f->prev_call);
 }
 
 /* Closes a directory nobody will see (opened while the runtime exits). */
@@ -319,7 +329,7 @@ static void fs_cb(uv_fs_t* req) {
   }
   fs_release(f);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 /* Ends a call: ret is what uv_fs_* returned. Sync: the results (or fail);
@@ -742,7 +752,7 @@ static void utimens_after(uv_work_t* w, int status) {
   }
   lh_req_done(r);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 static int set_times(lua_State* L, int kind) {
@@ -1018,7 +1028,7 @@ static void scandir_cb(uv_fs_t* req) {
   }
   lh_req_done(r);
   if (co != NULL)
-    lh_cb_run(rt, co, n);
+    lh_cb_run_err(rt, co, n);
 }
 
 /* fs_scandir(path [, cb]): sync -> iterator | fail; async -> the request

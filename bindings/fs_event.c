@@ -44,7 +44,7 @@ static void fs_event_cb(uv_fs_event_t* e, const char* filename, int events,
     lua_pushboolean(co, 1);
     lua_setfield(co, -2, "rename");
   }
-  lh_cb_run(h->rt, co, 3);
+  lh_cb_run_err(h->rt, co, 3);
 }
 
 static unsigned flag(lua_State* L, int idx, const char* name, unsigned bit) {

@@ -39,7 +39,7 @@ static void fs_poll_cb(uv_fs_poll_t* p, int status, const uv_stat_t* prev,
     lh_push_stat(co, curr);
   else
     lua_pushnil(co);
-  lh_cb_run(h->rt, co, 3);
+  lh_cb_run_err(h->rt, co, 3);
 }
 
 /* start(fs_poll, path, interval, cb) -> 0 | fail */

@@ -1082,7 +1082,7 @@ static void start_sweep(http_server_t* s) {
   if (s->sweep == NULL)
     return;
   h = s->sweep->data;
-  h->flags = LH_HIDDEN;
+  h->flags = LH_HIDDEN | LH_RUNTIME;
   h->extra = s;
   h->free_extra = sweep_closed;
   uv_timer_init(s->rt->loop, s->sweep);
@@ -1134,7 +1134,8 @@ static void on_connection(uv_stream_t* listener, int status) {
   if (tcp == NULL)
     return;
   h = tcp->data;
-  h->flags = LH_HIDDEN;
+  h->flags = LH_HIDDEN | LH_HTTP_CONN;
+  h->site = ((lh_handle_t*)listener->data)->site;
   uv_tcp_init(rt->loop, tcp);
   if (uv_accept(listener, (uv_stream_t*)tcp) < 0 ||
       (s->max_connections && s->nconns >= s->max_connections) ||
@@ -1272,7 +1273,8 @@ static int server_listen(lua_State* L) {
   if (s->listener == NULL)
     return luaL_error(L, "not enough memory");
   h = s->listener->data;
-  h->flags = LH_HIDDEN;
+  h->flags = LH_HIDDEN | LH_HTTP_SERVER;
+  h->site = lh_site(L);
   h->extra = s;
   h->free_extra = listener_closed;
   uv_tcp_init_ex(s->rt->loop, s->listener, addr.ss_family);

@@ -40,11 +40,18 @@ int luaopen_uv(lua_State* L) {
 }
 
 /* hide(handle): the handle belongs to lib/lua's machinery (the immediate
- * queue's watchers, process signal listeners); uv.walk skips it. */
+ * queue's watchers, process signal listeners); uv.walk skips it, and no
+ * report counts it. */
 static int internal_hide(lua_State* L) {
   lh_handle_t* h = lh_check_handle(L, 1, UV_UNKNOWN_HANDLE);
-  h->flags |= LH_HIDDEN;
+  h->flags |= LH_HIDDEN | LH_RUNTIME;
   return 0;
+}
+
+/* active_requests() -> n: requests in flight (they keep the loop alive). */
+static int internal_active_requests(lua_State* L) {
+  lua_pushinteger(L, (lua_Integer)lh_runtime(L)->loop->active_reqs.count);
+  return 1;
 }
 
 /* signal_name(number) -> "sigterm" | nil */
@@ -58,6 +65,8 @@ static int internal_signal_name(lua_State* L) {
 
 static const luaL_Reg internal_functions[] = {
     {"hide", internal_hide},
+    {"handles", lh_handle_list},
+    {"active_requests", internal_active_requests},
     {"signal_name", internal_signal_name},
     {NULL, NULL},
 };

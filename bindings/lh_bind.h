@@ -16,7 +16,10 @@ enum { LH_CB_CLOSE, LH_CB_EVENT, LH_CB_EXTRA, LH_CB_MAX };
 
 /* Handle flags. */
 enum {
-  LH_HIDDEN = 1 /* owned by lib/lua internals: skipped by uv.walk */
+  LH_HIDDEN = 1,      /* not the script's own: skipped by uv.walk */
+  LH_RUNTIME = 2,     /* the runtime's machinery: never reported as alive */
+  LH_HTTP_SERVER = 4, /* an HTTP server's listening socket */
+  LH_HTTP_CONN = 8    /* a connection an HTTP server accepted */
 };
 
 /* Lives in front of the uv handle, in one allocation; uv handle->data
@@ -30,6 +33,7 @@ typedef struct lh_handle_s {
   int self_ref; /* pins the userdata until the handle is closed */
   int cb[LH_CB_MAX];
   unsigned flags;
+  int site;    /* where Lua made it (lh_site), 0 if unknown */
   void* extra; /* per-type state, freed with the handle */
   void (*free_extra)(void* extra);
 } lh_handle_t;
@@ -97,6 +101,8 @@ void lh_clear_callback(lh_handle_t* h, int slot);
 lua_State* lh_callback_begin(lh_handle_t* h, int slot);
 void lh_handle_close_all(uv_loop_t* loop);
 void lh_handle_closed(uv_handle_t* uvh);
+int lh_site(lua_State* L);
+int lh_handle_list(lua_State* L);
 int lh_is_callable(lua_State* L, int idx);
 void lh_check_callable(lua_State* L, int idx);
 void lh_open_handle(lua_State* L);

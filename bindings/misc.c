@@ -59,8 +59,11 @@ static int misc_set_process_title(lua_State* L) {
 /* Blocks the whole loop on purpose, as its name says. */
 static int misc_sleep(lua_State* L) {
   lua_Integer ms = luaL_checkinteger(L, 1);
+  const char* prev;
   luaL_argcheck(L, ms >= 0 && ms <= 0xffffffffLL, 1, "out of range");
+  prev = lh_blocking_begin(lh_runtime(L), "sleep");
   uv_sleep((unsigned int)ms);
+  lh_blocking_end(lh_runtime(L), prev);
   return 0;
 }
 
@@ -86,7 +89,7 @@ static void random_cb(uv_random_t* req, int status, void* buf, size_t len) {
   luaL_unref(r->rt->L, LUA_REGISTRYINDEX, r->cb_ref);
   free(r);
   if (co != NULL)
-    lh_cb_run(lh_runtime(co), co, 2);
+    lh_cb_run_err(lh_runtime(co), co, 2);
 }
 
 /* random(len [, flags] [, cb]): bytes from the system's CSPRNG; with a

@@ -9,6 +9,8 @@
     lua_State* co = lh_callback_begin(h, LH_CB_EVENT);                        \
     if (co != NULL)                                                           \
       lh_cb_run(h->rt, co, 0);                                                \
+    if (UV_##KIND == UV_PREPARE) /* the loop waits next: not busy */          \
+      lh_watch_poll(h->rt);                                                   \
   }                                                                           \
   static int kind##_new(lua_State* L) {                                       \
     uv_##kind##_t* w = lh_handle_new(L, UV_##KIND);                           \

@@ -51,7 +51,7 @@ static void connect_cb(uv_connect_t* req, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(r->rt, co, 1);
+  lh_cb_run_err(r->rt, co, 1);
 }
 
 /* connect(pipe, name [, cb]) -> uv_connect_t; cb(err). libuv reports

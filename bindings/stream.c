@@ -106,7 +106,7 @@ static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     lh_push_errname(co, (int)nread);
     nargs = 1;
   }
-  lh_cb_run(h->rt, co, nargs);
+  lh_cb_run_err(h->rt, co, nargs);
 }
 
 static int stream_read_start(lua_State* L) {
@@ -130,7 +130,7 @@ static void write_cb(uv_write_t* w, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(r->rt, co, 1);
+  lh_cb_run_err(r->rt, co, 1);
 }
 
 static int do_write(lua_State* L, int send_idx) {
@@ -208,7 +208,7 @@ static void shutdown_cb(uv_shutdown_t* req, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(r->rt, co, 1);
+  lh_cb_run_err(r->rt, co, 1);
 }
 
 /* shutdown(stream [, cb]) -> uv_shutdown_t | fail: ends the writing side
@@ -231,7 +231,7 @@ static void connection_cb(uv_stream_t* server, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(h->rt, co, 1);
+  lh_cb_run_err(h->rt, co, 1);
 }
 
 /* listen(stream, backlog, cb) -> 0 | fail; cb(err) for each connection */

@@ -133,7 +133,7 @@ static void connect_cb(uv_connect_t* req, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(r->rt, co, 1);
+  lh_cb_run_err(r->rt, co, 1);
 }
 
 /* connect(tcp, host, port, cb) -> uv_connect_t | fail; cb(err) */

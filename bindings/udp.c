@@ -214,7 +214,7 @@ static void send_cb(uv_udp_send_t* req, int status) {
   if (co == NULL)
     return;
   lh_push_errname(co, status);
-  lh_cb_run(rt, co, 1);
+  lh_cb_run_err(rt, co, 1);
 }
 
 /* send(udp, data, host, port [, cb]) -> uv_udp_send_t | fail; cb(err).
@@ -308,7 +308,7 @@ static void recv_cb(uv_udp_t* u, ssize_t nread, const uv_buf_t* buf,
     lua_pushboolean(co, 1);
     lua_setfield(co, -2, "mmsg_chunk");
   }
-  lh_cb_run(h->rt, co, 4);
+  lh_cb_run_err(h->rt, co, 4);
 }
 
 /* recv_start(udp, cb) -> 0 | fail. Starting again replaces the callback. */

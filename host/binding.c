@@ -19,7 +19,8 @@ static void set_ref(lua_State* L, int* ref, const char* field) {
 }
 
 /* set_hooks{uncaught = fn(err, report), exit = fn(code, forced),
- *           tick = fn(), shutdown = fn(signal name, timeout ms)} */
+ *           tick = fn(), shutdown = fn(signal name, timeout ms),
+ *           why_alive = fn(reason)} */
 static int binding_set_hooks(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -27,6 +28,7 @@ static int binding_set_hooks(lua_State* L) {
   set_ref(L, &rt->exit_ref, "exit");
   set_ref(L, &rt->tick_ref, "tick");
   set_ref(L, &rt->shutdown_ref, "shutdown");
+  set_ref(L, &rt->why_alive_ref, "why_alive");
   return 0;
 }
 
@@ -77,6 +79,37 @@ static int binding_progname(lua_State* L) {
   return 1;
 }
 
+/* exit_emitted() -> boolean: the 'exit' event ran or runs (the loop will
+ * not turn again). */
+static int binding_exit_emitted(lua_State* L) {
+  lua_pushboolean(L, lh_runtime(L)->exit_emitted);
+  return 1;
+}
+
+/* unyieldable() -> phrase, kind: why the calling code cannot wait
+ * ("inside a table.sort comparator"; kind: 'main', 'require', 'gc',
+ * 'hook', 'c' or 'other'). */
+static int binding_unyieldable(lua_State* L) {
+  static const char* const kinds[] = {"",     "main", "require", "gc",
+                                      "hook", "c",    "other"};
+  int kind = lh_push_unyieldable(L, 1);
+  lua_pushstring(L, kinds[kind]);
+  return 2;
+}
+
+static int binding_trace_errors(lua_State* L) {
+  lua_pushboolean(L, lh_runtime(L)->trace_errors);
+  return 1;
+}
+
+/* trace_errback(cb, err): --trace-errors' check of a callback about to get
+ * the error err. */
+static int binding_trace_errback(lua_State* L) {
+  if (lh_runtime(L)->trace_errors)
+    lh_trace_errback(L, 1, 2);
+  return 0;
+}
+
 /* before_output(data): process.stdout and process.stderr are about to
  * write data (a string or an array of strings) to a terminal; an open
  * prompt steps aside (host/repl.c). */
@@ -108,6 +141,12 @@ static const luaL_Reg binding_funcs[] = {
     {"progname", binding_progname},
     {"resume", lh_resume},
     {"spawn", lh_spawn},
+    {"exit_emitted", binding_exit_emitted},
+    {"unyieldable", binding_unyieldable},
+    {"trace_errors", binding_trace_errors},
+    {"trace_errback", binding_trace_errback},
+    {"loop_stats", lh_watch_stats},
+    {"blocking_limits", lh_watch_limits},
     {"before_output", binding_before_output},
     {NULL, NULL},
 };

@@ -157,6 +157,9 @@ static int run(lh_runtime_t* rt, lua_State* co, int nargs, lua_State* from,
   lua_State* prev_cb = rt->cb_co;
   lua_State* prev_running = rt->running;
   rt->begin_ref = LUA_NOREF;
+  /* A call the loop makes (not one nested in Lua code): the loop works. */
+  if (prev_running == NULL && rt->loop_depth > 0)
+    lh_watch_enter(rt);
   rt->cb_co = co;
   rt->running = co;
   status = lua_resume(co, from, nargs, &nres);

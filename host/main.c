@@ -72,6 +72,15 @@ static void print_usage(const char* badoption) {
           "(auto: one per CPU)\n"
           "  --shutdown-timeout S seconds a graceful shutdown may take "
           "(default 10)\n"
+          "  --warn-blocking=MS   report Lua code that blocks the event "
+          "loop longer\n"
+          "                       (default 200; 0 turns it off)\n"
+          "  --max-blocking=MS    raise an error in code that blocks it "
+          "longer\n"
+          "  --why-alive          after the script, list what keeps the "
+          "loop alive\n"
+          "  --trace-errors       report errors passed to callbacks that "
+          "never read them\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "  --version print luvhost's version and exit\n"
@@ -102,7 +111,31 @@ typedef struct {
   int expose_internals;
   int workers; /* --workers N: -1 none, 0 one per CPU */
   int64_t shutdown_timeout_ms;
+  int64_t warn_blocking_ms; /* -1: not given */
+  int64_t max_blocking_ms;  /* -1: not given */
+  int why_alive;
+  int trace_errors;
 } host_opts_t;
+
+static void opts_init(host_opts_t* opts) {
+  memset(opts, 0, sizeof(*opts));
+  opts->workers = -1;
+  opts->shutdown_timeout_ms = -1;
+  opts->warn_blocking_ms = -1;
+  opts->max_blocking_ms = -1;
+}
+
+/* Milliseconds: a whole number from 0 to a day; -1 if v is not one. */
+static int64_t parse_ms(const char* v) {
+  char* end;
+  long long ms;
+  if (v == NULL || v[0] < '0' || v[0] > '9')
+    return -1;
+  ms = strtoll(v, &end, 10);
+  if (*end != '\0' || ms < 0 || ms > 86400000LL)
+    return -1;
+  return (int64_t)ms;
+}
 
 /* --name=value or --name value; returns the value or NULL. */
 static const char* option_value(char** argv, int* i, const char* name) {
@@ -131,6 +164,18 @@ static int host_option(char** argv, int* i, host_opts_t* opts) {
     opts->workers = (int)n;
     return 1;
   }
+  if (strcmp(argv[*i], "--why-alive") == 0) {
+    opts->why_alive = 1;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--trace-errors") == 0) {
+    opts->trace_errors = 1;
+    return 1;
+  }
+  if ((v = option_value(argv, i, "--warn-blocking")) != NULL)
+    return (opts->warn_blocking_ms = parse_ms(v)) >= 0;
+  if ((v = option_value(argv, i, "--max-blocking")) != NULL)
+    return (opts->max_blocking_ms = parse_ms(v)) >= 0;
   if ((v = option_value(argv, i, "--shutdown-timeout")) != NULL) {
     double sec = strtod(v, &end);
     if (*end != '\0' || end == v || sec < 0 || sec > 86400 * 365)
@@ -297,6 +342,49 @@ static void finish_step(lua_State* L, const step_t* st) {
   }
 }
 
+/* A limit from the environment, or -1 (a bad value is said and ignored). */
+static int64_t env_ms(const char* name) {
+  const char* v = getenv(name);
+  int64_t ms;
+  if (v == NULL || v[0] == '\0')
+    return -1;
+  ms = parse_ms(v);
+  if (ms < 0)
+    fprintf(stderr, "%s: ignoring %s=%s (not a number of milliseconds)\n",
+            progname, name, v);
+  return ms;
+}
+
+/* The watchdog's limits: the option, else the environment, else 200 ms
+ * for --warn-blocking in development (LUVHOST_ENV is not "production"). */
+static void start_watchdog(lh_runtime_t* rt, const host_opts_t* opts) {
+  int64_t warn = opts->warn_blocking_ms;
+  int64_t max = opts->max_blocking_ms;
+  const char* env = getenv("LUVHOST_ENV");
+  int r;
+  if (warn < 0)
+    warn = env_ms("LUVHOST_WARN_BLOCKING");
+  if (warn < 0)
+    warn = env != NULL && strcmp(env, "production") == 0 ? 0 : 200;
+  if (max < 0)
+    max = env_ms("LUVHOST_MAX_BLOCKING");
+  rt->watch.warn_ns = (uint64_t)warn * 1000000;
+  rt->watch.max_ns = max > 0 ? (uint64_t)max * 1000000 : 0;
+  if ((r = lh_watchdog_start(rt)) != 0)
+    fprintf(stderr, "%s: warning: no blocking watchdog: %s\n", progname,
+            uv_strerror(r));
+}
+
+/* --why-alive: the report once the command line's chunks are done. */
+static void report_alive(lua_State* L) {
+  lh_runtime_t* rt = lh_runtime(L);
+  if (!rt->why_alive || rt->why_alive_ref == LUA_NOREF || rt->exiting)
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->why_alive_ref);
+  lua_pushliteral(L, "after the main chunk");
+  lua_call(L, 1, 0);
+}
+
 /* The main coroutine's body: the steps in order. A step may wait (yield);
  * lua_callk's continuation picks up after it. */
 static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
@@ -315,6 +403,7 @@ static int run_steps_k(lua_State* L, int status, lua_KContext ctx) {
     lua_callk(L, nargs, nresults, i + 1, run_steps_k);
     finish_step(L, &s->v[i]);
   }
+  report_alive(L);
   return 0;
 }
 
@@ -400,9 +489,13 @@ static int pmain(lua_State* L) {
   char** argv = lua_touserdata(L, 2);
   lh_runtime_t* rt = lh_runtime(L);
   int script = 0;
-  host_opts_t opts = {0, -1, -1};
-  int args = scan_args(argv, &script, &opts);
+  host_opts_t opts;
+  int args;
+  opts_init(&opts);
+  args = scan_args(argv, &script, &opts);
   rt->expose_internals = opts.expose_internals;
+  rt->trace_errors = opts.trace_errors;
+  rt->why_alive = opts.why_alive;
   if (opts.shutdown_timeout_ms >= 0)
     rt->shutdown_timeout_ms = (uint64_t)opts.shutdown_timeout_ms;
   luaL_checkversion(L);
@@ -428,10 +521,13 @@ static int pmain(lua_State* L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
+  lh_diag_init(L);
+  lh_coroutine_install(L);
   create_arg_table(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);
   lh_signals_init(rt);
+  start_watchdog(rt, &opts);
   lh_loader_init(L);
   lh_binding_install_os_exit(L);
   if (!run_bootstrap(L, rt))
@@ -463,9 +559,11 @@ int main(int argc, char** argv) {
   if (argv[0] != NULL && argv[0][0] != '\0')
     progname = argv[0];
   {
-    host_opts_t opts = {0, -1, -1};
+    host_opts_t opts;
     int first = 0;
-    int args = scan_args(argv, &first, &opts);
+    int args;
+    opts_init(&opts);
+    args = scan_args(argv, &first, &opts);
     if (!(args & (ARG_ERROR | ARG_HELP | ARG_VERSION)) && opts.workers >= 0 &&
         getenv("LUVHOST_WORKER_ID") == NULL)
       return lh_workers_run(argc, argv, opts.workers, progname);

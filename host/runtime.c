@@ -17,13 +17,14 @@ int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname) {
   rt->progname = progname;
   rt->main_co_ref = rt->tick_ref = rt->uncaught_ref = LUA_NOREF;
   rt->exit_ref = rt->threads_ref = rt->begin_ref = LUA_NOREF;
-  rt->shutdown_ref = LUA_NOREF;
+  rt->shutdown_ref = rt->why_alive_ref = LUA_NOREF;
   rt->shutdown_timeout_ms = 10000;
   rt->gc_stress = stress != NULL && stress[0] != '\0' && strcmp(stress, "0");
   rt->loop = uv_default_loop();
   if (rt->loop == NULL)
     return -1;
   rt->loop->data = rt;
+  lh_watch_init(rt);
   /* Threads copy the main thread's extra space: every coroutine finds
    * its runtime without a registry lookup. */
   *(lh_runtime_t**)lua_getextraspace(L) = rt;
@@ -63,7 +64,9 @@ int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
    * from a coroutine: they drain nextTick when they return. */
   prev_running = rt->running;
   rt->running = NULL;
+  lh_watch_loop(rt, 1);
   r = uv_run(rt->loop, mode);
+  lh_watch_loop(rt, 0);
   rt->running = prev_running;
   rt->run_mode = -1;
   rt->loop_depth--;
@@ -119,6 +122,7 @@ int lh_runtime_exit(lua_State* L, int code, int close) {
   fflush(stderr);
   uv_tty_reset_mode();
   if (close) {
+    lh_watchdog_stop();
     if (rt->loop_depth == 0) {
       lh_runtime_close(rt);
     } else {
@@ -141,6 +145,7 @@ static void close_stray(uv_handle_t* handle, void* arg) {
 
 void lh_runtime_close(lh_runtime_t* rt) {
   rt->exiting = 1;
+  lh_watchdog_stop(); /* before the state it watches goes */
   lh_repl_close(rt);
   uv_tty_reset_mode(); /* a script that set raw mode leaves a sane terminal */
   if (rt->close_all)

@@ -5,6 +5,8 @@
 
 #include <lua.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <uv.h>
 
 #define LH_VERSION "0.1.0"
@@ -14,6 +16,29 @@ typedef struct lh_pooled_s {
   lua_State* co;
   int ref;
 } lh_pooled_t;
+
+/* Buckets of the loop-delay histogram (µs, 8 per power of two). */
+#define LH_DELAY_BUCKETS 320
+
+/* The loop's turns, as the watchdog and process.loopStats see them
+ * (host/watchdog.c). The loop thread owns all of it but busy_since and
+ * c_call, which the watchdog thread reads. */
+typedef struct lh_watch_s {
+  _Atomic uint64_t busy_since; /* ns: when the loop woke to run Lua; 0
+                                  while it waits or is not running */
+  _Atomic(const char*) c_call; /* a blocking C call running now, or NULL */
+  int awake;                   /* Lua ran since the loop last waited */
+  int in_loop;                 /* uv_run is on the stack */
+  int measuring;               /* loopStats was called: time every turn */
+  uint64_t wake_ns;            /* when the loop woke */
+  uint64_t idle_from;          /* when it started waiting (measuring) */
+  _Atomic uint64_t warn_ns;    /* --warn-blocking (0: off) */
+  _Atomic uint64_t max_ns;     /* --max-blocking (0: off) */
+  /* loopStats, since its last call */
+  uint64_t stats_from, turns, busy_ns, idle_ns, stalls;
+  uint64_t samples, delay_sum, delay_min, delay_max; /* µs */
+  uint32_t delay_hist[LH_DELAY_BUCKETS];
+} lh_watch_t;
 
 typedef struct lh_runtime_s {
   uv_loop_t* loop;
@@ -42,6 +67,10 @@ typedef struct lh_runtime_s {
   int shutdown_ref;     /* Lua: fn(signal name, timeout ms) */
   int shutdown_started; /* the loop took a shutdown request */
   uint64_t shutdown_timeout_ms;
+  int trace_errors;  /* --trace-errors */
+  int why_alive;     /* --why-alive */
+  int why_alive_ref; /* Lua: fn(reason) prints the handles keeping it alive */
+  lh_watch_t watch;
   const char* progname;
   void (*close_all)(
       uv_loop_t* loop); /* set by bindings: closes their handles */
@@ -61,6 +90,62 @@ typedef struct lh_runtime_s {
 static inline lh_runtime_t* lh_runtime(lua_State* L) {
   return *(lh_runtime_t**)lua_getextraspace(L);
 }
+
+/* watchdog.c: the loop's turns (lh_watch_*) and the blocking watchdog.
+ * The gateway tells lh_watch_enter of each call the loop makes into Lua
+ * (the first after a wait marks the loop awake); a prepare handle marks
+ * the start of each wait. */
+void lh__watch_wake(lh_runtime_t* rt);
+void lh_watch_init(lh_runtime_t* rt);
+void lh_watch_loop(lh_runtime_t* rt, int entering);
+void lh_watch_poll(lh_runtime_t* rt);
+int lh_watchdog_start(lh_runtime_t* rt);
+void lh_watchdog_stop(void);
+int lh_watch_stats(lua_State* L);
+int lh_watch_limits(lua_State* L);
+
+static inline void lh_watch_enter(lh_runtime_t* rt) {
+  if (!rt->watch.awake)
+    lh__watch_wake(rt);
+}
+
+/* Marks a C call that may block the loop (a *Sync call, os.execute), so a
+ * stall report can name it while it lasts. name: a static string; a name
+ * without a dot is a uv function ("fs_read" is uv.fs_read). */
+static inline const char* lh_blocking_begin(lh_runtime_t* rt,
+                                            const char* name) {
+  return atomic_exchange_explicit(&rt->watch.c_call, name,
+                                  memory_order_relaxed);
+}
+
+static inline void lh_blocking_end(lh_runtime_t* rt, const char* prev) {
+  atomic_store_explicit(&rt->watch.c_call, prev, memory_order_relaxed);
+}
+
+/* diag.c: what the diagnostics tell about Lua code. */
+void lh_diag_init(lua_State* L);
+int lh__is_passthrough(lua_State* L);
+int lh_push_exported_name(lua_State* L, int fidx);
+void lh_push_funcname(lua_State* L, int fidx, const lua_Debug* ar);
+void lh_push_where(lua_State* L);
+int lh_push_blocking_name(lua_State* L, int c_blocked);
+
+/* coroutine.c: the coroutine library as the runtime needs it, and why a
+ * coroutine cannot wait. */
+enum {
+  LH_UNYIELDABLE_MAIN = 1, /* Lua's main thread */
+  LH_UNYIELDABLE_REQUIRE,  /* a module's main chunk */
+  LH_UNYIELDABLE_GC,       /* a finalizer */
+  LH_UNYIELDABLE_HOOK,     /* a debug hook */
+  LH_UNYIELDABLE_C,        /* a C function that called Lua */
+  LH_UNYIELDABLE_OTHER
+};
+int lh_push_unyieldable(lua_State* L, int level);
+void lh_coroutine_install(lua_State* L);
+
+/* errtrace.c: --trace-errors. */
+void lh_trace_errback(lua_State* L, int fidx, int eidx);
+int lh_cb_run_err(lh_runtime_t* rt, lua_State* co, int nargs);
 
 /* runtime.c */
 int lh_runtime_init(lh_runtime_t* rt, lua_State* L, const char* progname);

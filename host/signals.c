@@ -1,7 +1,8 @@
 /* SIGINT and SIGTERM ask for a graceful shutdown (shutdown.c); a second
- * one ends the process at once. Ctrl-C in Lua code that keeps running (the
- * loop does not get the request within a few million instructions) also
- * interrupts it, as in lua.c: the handler only sets a hook (lua_sethook is
+ * one ends the process at once. SIGUSR2 prints what keeps the process
+ * alive (lib/lua/internal/diagnostics.lua). Ctrl-C in Lua code that keeps
+ * running (the loop does not get the request within a few million instructions)
+ * also interrupts it, as in lua.c: the handler only sets a hook (lua_sethook is
  * safe in a signal handler) and the hook raises the error inside the VM.
  * A script that listens for a signal (a uv signal handle) takes it over;
  * when it lets go, lh_signals_rearm restores ours.
@@ -22,6 +23,8 @@
   (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT)
 
 static lh_runtime_t* signal_rt;
+static uv_async_t usr2_wake; /* SIGUSR2: the why-alive report */
+static int usr2_ready;
 
 /* Instructions a callback may still run after Ctrl-C before it counts as
  * stuck: a request handler finishes well within them. */
@@ -51,6 +54,11 @@ static void prompt_sigint(lh_runtime_t* rt, lua_State* running) {
 static void on_signal(int sig) {
   lh_runtime_t* rt = signal_rt;
   lua_State* running = rt ? rt->running : NULL;
+  if (sig == SIGUSR2) {
+    if (usr2_ready)
+      uv_async_send(&usr2_wake);
+    return;
+  }
   if (sig == SIGINT && rt != NULL && rt->sigint_async != NULL) {
     prompt_sigint(rt, running);
     return;
@@ -77,14 +85,31 @@ static void arm(int sig) {
     install(sig);
 }
 
+/* On the loop, after SIGUSR2: what keeps the process alive. */
+static void on_usr2(uv_async_t* handle) {
+  lh_runtime_t* rt = handle->data;
+  lua_State* co;
+  if (rt->why_alive_ref == LUA_NOREF || (co = lh_cb_begin(rt)) == NULL)
+    return;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, rt->why_alive_ref);
+  lua_pushliteral(co, "SIGUSR2");
+  lh_cb_run(rt, co, 1);
+}
+
 void lh_signals_init(lh_runtime_t* rt) {
   signal_rt = rt;
+  if (uv_async_init(rt->loop, &usr2_wake, on_usr2) == 0) {
+    usr2_wake.data = rt;
+    uv_unref((uv_handle_t*)&usr2_wake); /* it keeps nothing alive */
+    usr2_ready = 1;
+  }
   /* A peer that goes away must give EPIPE, not kill the process. */
   signal(SIGPIPE, SIG_IGN);
   lh_shutdown_init(rt);
   lh_reaper_init(rt->loop);
   arm(SIGINT);
   arm(SIGTERM);
+  arm(SIGUSR2);
 }
 
 void lh_signals_rearm(void) {
@@ -92,6 +117,7 @@ void lh_signals_rearm(void) {
     return;
   arm(SIGINT);
   arm(SIGTERM);
+  arm(SIGUSR2);
 }
 
 /* The same for a coroutine parked in a waiting call: the error has no

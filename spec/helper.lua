@@ -8,6 +8,7 @@
 --   end)
 
 local uv = require('uv')
+local diagnostics = require('internal.diagnostics')
 
 local M = {}
 
@@ -18,9 +19,17 @@ M.wrapper = os.getenv('LUVHOST_WRAPPER') or ''
 -- run(body [, opts]): runs body in a coroutine on the loop until it
 -- returns, then checks that no handle is left open. opts.timeout (ms,
 -- default 10000) bounds the whole run. Errors in callbacks fail the spec.
+-- opts.blocks (ms): the body holds the loop that long on purpose (the
+-- blocking watchdog's limit, if lower, is raised meanwhile).
 function M.run(body, opts)
   opts = opts or {}
   local timeout = opts.timeout or 10000
+  local limits = process.blockingLimits()
+  if opts.blocks and limits.warn > 0 and limits.warn < opts.blocks then
+    process.blockingLimits({ warn = opts.blocks })
+  else
+    limits = nil
+  end
   -- Under valgrind (make valgrind) everything runs ~20x slower.
   if M.wrapper ~= '' then timeout = timeout * 4 end
   local uncaught = {}
@@ -58,25 +67,27 @@ function M.run(body, opts)
 
   deadline:close()
   process:off('uncaughtException', on_uncaught)
+  if limits then process.blockingLimits(limits) end
   -- Closing is asynchronous (a peer's FIN, close callbacks): let the loop
-  -- settle for up to 500 ms before counting what is left open.
+  -- settle for up to 500 ms before counting what is left open. The list
+  -- is --why-alive's: the script's handles and those of its HTTP servers.
   local settle_until = uv.hrtime() + 500e6
   repeat
     uv.run('nowait')
     local open = false
-    uv.walk(function(handle)
-      if not handle:is_closing() and handle:is_active() then open = true end
-    end)
+    for _, h in ipairs(diagnostics.handles()) do
+      if not h.closing and h.active then open = true end
+    end
     if not open then break end
     uv.sleep(1)
   until uv.hrtime() > settle_until
   local leaks = {}
-  uv.walk(function(handle)
-    if not handle:is_closing() then
-      leaks[#leaks + 1] = tostring(handle)
-      handle:close()
+  for _, h in ipairs(diagnostics.handles()) do
+    if not h.closing then
+      leaks[#leaks + 1] = diagnostics.describe(h, true)
+      if h.handle then h.handle:close() end
     end
-  end)
+  end
   uv.run('nowait')
 
   if #uncaught > 0 then error('uncaught error in a callback: ' .. uncaught[1], 0) end
@@ -86,7 +97,7 @@ function M.run(body, opts)
     error('the body is still waiting, but nothing is left that could wake it', 0)
   end
   if #leaks > 0 then
-    error('handles left open: ' .. table.concat(leaks, ', '), 0)
+    error('handles left open:\n  ' .. table.concat(leaks, '\n  '), 0)
   end
 end
 

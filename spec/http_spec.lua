@@ -1126,7 +1126,7 @@ describe('http server flow control', function()
       end
       assert.is_true(finished)
       server:close()
-    end, { timeout = 60000 })
+    end, { timeout = 60000, blocks = 2000 }) -- checking 20 MB takes a while
   end)
 
   it('streams 200,000 small pieces in order (the conformance /stream shape)', function()
@@ -1141,7 +1141,7 @@ describe('http server flow control', function()
       assert.are.equal(#table.concat(expect), #out)
       assert.is_true(table.concat(expect) == out)
       server:close()
-    end, { timeout = 60000 })
+    end, { timeout = 60000, blocks = 2000 }) -- 200,000 writes in one go
   end)
 
   it('serves others while one client stalls mid-head and another does not read', function()

@@ -29,6 +29,8 @@ local co_isyieldable, co_running, co_status, co_yield =
 local getinfo, traceback = debug.getinfo, debug.traceback
 local new_timer, update_time = uv.new_timer, uv.update_time
 local resume, spawn = binding.resume, binding.spawn
+local exit_emitted = binding.exit_emitted
+local cannot_wait_message = require('internal.wait').cannot_wait_message
 local setImmediate = timers.setImmediate
 
 local M = {}
@@ -134,10 +136,8 @@ end
 -- The running coroutine and its task (or nil) for a call that is about to
 -- wait; raises where it cannot yield, and delivers a pending cancellation.
 local function enter_wait(what)
-  if not co_isyieldable() then
-    error(what .. ': cannot wait here (not inside a coroutine, or inside a ' ..
-      'C function such as a metamethod or a table.sort comparator); call ' ..
-      'it from the main chunk, a callback or a task (coro.spawn)', 3)
+  if not co_isyieldable() or exit_emitted() then
+    error(cannot_wait_message(what), 3)
   end
   local co = co_running()
   local me = task_of[co]

@@ -321,6 +321,7 @@ function Socket:send(msg, offset, length, port, address, cb)
     end
   end
   check_callback(cb, 'send')
+  cb = wait.traced(cb)
   local data = msg
   if offset ~= nil or length ~= nil then
     if type(msg) ~= 'string' then
@@ -353,6 +354,7 @@ end
 -- first). With cb: returns nothing and calls cb(err, msg, rinfo).
 function Socket:receive(cb)
   check_callback(cb, 'receive')
+  cb = wait.traced(cb)
   local queue = self._queue
   if #queue > 0 then
     local item = remove(queue, 1)
@@ -396,6 +398,7 @@ function Socket:connect(port, address, cb)
   port = check_port(port, 'connect', 1)
   check_address(address, 'connect')
   check_callback(cb, 'connect')
+  cb = wait.traced(cb)
   check_open(self, 'connect')
   if self._connect then
     error('connect: the socket is already connected', 2)

@@ -383,8 +383,7 @@ local function once(emitter, name, callback)
       type(callback) .. ')', 2)
   end
   if callback == nil and not co_isyieldable() then
-    error('events.once: must be called from a coroutine (or pass a callback)',
-      2)
+    require('internal.wait').cannot_wait('events.once', 2)
   end
 
   local co = not callback and co_running()

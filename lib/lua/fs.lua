@@ -72,8 +72,12 @@ end
 
 -- Defines fs.<name>, fs.<name>Sync from impl(mode, ...) -> values | nil, err.
 -- The plain form takes an optional trailing callback cb(err, values...).
+-- (Not a tail call: the *Sync function stays on the stack while impl runs,
+-- so a blocking-watchdog report can name it.)
+local function pass(...) return ... end
+
 local function define(name, impl)
-  M[name .. 'Sync'] = function(...) return impl(SYNC, ...) end
+  M[name .. 'Sync'] = function(...) return pass(impl(SYNC, ...)) end
   M[name] = function(...)
     local n = select('#', ...)
     local cb = n > 0 and select(n, ...) or nil
@@ -82,6 +86,7 @@ local function define(name, impl)
       return impl(ASYNC, ...)
     end
     local args = pack(...)
+    cb = wait.traced(cb)
     spawn(function()
       local r = pack(impl(ASYNC, unpack(args, 1, n - 1)))
       if r[1] == nil and r.n >= 2 and r[2] ~= nil then
@@ -765,6 +770,7 @@ function WriteStream:write(data, cb)
     error('write: data must be a string or an array of strings, got ' ..
       type(data), 2)
   end
+  cb = wait.traced(cb)
   if self._ending then
     local err = errors.new('ERR_STREAM_WRITE_AFTER_END', 'write after end')
     if cb then spawn(cb, err) return false end
@@ -783,6 +789,7 @@ end
 
 function WriteStream:finish(data, cb)
   if type(data) == 'function' then data, cb = nil, data end
+  cb = wait.traced(cb)
   if self._ending then
     if cb then spawn(cb) end
     return self

@@ -211,6 +211,7 @@ function Response:write(chunk, cb)
     if type(chunk) == 'table' then chunk = concat(chunk)
     else error('write: chunk must be a string, got ' .. type(chunk), 2) end
   end
+  cb = wait.traced(cb)
   local below, err = self:_write(chunk)
   if below == nil then
     if cb then spawn(cb, err) return false end

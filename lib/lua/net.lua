@@ -229,6 +229,7 @@ function Socket:connect(opts, cb)
     return ok, err
   end
   if cb then
+    cb = wait.traced(cb)
     spawn(function()
       local ok, err = run()
       if ok then cb(nil, self) else cb(err) end

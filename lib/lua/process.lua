@@ -156,6 +156,34 @@ function process.cpuUsage()
   }
 end
 
+-- loopStats() -> { turns, elapsed, luaTime, idleTime, stalls, samples,
+-- minDelay, maxDelay, meanDelay, p50Delay, p99Delay } since the last call
+-- (times in ms; a turn's delay is how long the loop was busy before it
+-- waited again).
+process.loopStats = binding.loop_stats
+
+-- blockingLimits([{ warn = ms, max = ms }]) -> the limits before the call,
+-- as such a table: --warn-blocking and --max-blocking, changed while the
+-- process runs (0 turns one off; a missing field keeps it).
+function process.blockingLimits(limits)
+  if limits ~= nil and type(limits) ~= 'table' then
+    error('process.blockingLimits: expected a table, got ' .. type(limits), 2)
+  end
+  limits = limits or {}
+  local ms = {}
+  for i, field in ipairs({ 'warn', 'max' }) do
+    local v = limits[field]
+    if v ~= nil and (type(v) ~= 'number' or not (v >= 0 and v <= 86400000)) then
+      error(('process.blockingLimits: %s must be a number of ms from 0 to ' ..
+        '86400000, got %s'):format(field, tostring(v)), 2)
+    end
+    ms[i] = v and math.floor(v)
+  end
+  local ok, warn, max = pcall(binding.blocking_limits, ms[1], ms[2])
+  if not ok then error('process.blockingLimits: ' .. warn, 2) end
+  return { warn = warn, max = max }
+end
+
 function process.emitWarning(warning, kind)
   local text = type(warning) == 'table' and (warning.message or tostring(warning))
     or tostring(warning)
@@ -249,6 +277,9 @@ binding.set_hooks({
   tick = run_ticks,
   shutdown = function(signame, timeout)
     require('internal.shutdown').start(signame, timeout)
+  end,
+  why_alive = function(reason)
+    require('internal.diagnostics').print_report(reason)
   end,
   uncaught = function(err, report)
     if process:listenerCount('uncaughtException') > 0 then

@@ -225,6 +225,7 @@ function Stream:read(cb)
   if type(cb) ~= 'function' then
     error('read: callback must be a function, got ' .. type(cb), 2)
   end
+  cb = wait.traced(cb)
   spawn(function()
     local chunk, err = read_wait(self)
     if err ~= nil then cb(err) else cb(nil, chunk) end
@@ -315,6 +316,7 @@ function Stream:write(data, cb)
   if cb ~= nil and type(cb) ~= 'function' then
     error('write: callback must be a function, got ' .. type(cb), 2)
   end
+  cb = wait.traced(cb)
   if self._err then return write_error(self, tostring(self._err), cb) end
   if self._destroyed then
     return write_error(self, 'write after the stream was closed', cb)
@@ -366,6 +368,7 @@ end
 -- shutdown([cb]): ends the writing side after the queued writes (a FIN for
 -- sockets). cb(err) follows.
 function Stream:shutdown(cb)
+  cb = wait.traced(cb)
   if self._shut or self._destroyed then
     if cb then spawn(cb, nil) end
     return self

@@ -270,9 +270,9 @@ function M.sleep(ms, cb)
     check_callback(cb, 'sleep')
     return M.setTimeout(cb, ms)
   end
-  if not co_isyieldable() then
-    error('timers.sleep: cannot wait here (not inside a coroutine); ' ..
-      'pass a callback, or use setTimeout(fn, ms)', 2)
+  if not co_isyieldable() or binding.exit_emitted() then
+    require('internal.wait').cannot_wait('timers.sleep', 2,
+      'pass a callback, sleep(ms, cb), or use setTimeout(fn, ms)')
   end
   local co = co_running()
   local fired = false

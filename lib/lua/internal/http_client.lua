@@ -651,6 +651,7 @@ function ClientRequest:write(chunk, cb)
     error('write: chunk must be a string, got ' .. type(chunk), 2)
   end
   wait.check_callback(cb, 'write')
+  cb = wait.traced(cb)
   if self._ending then error('write after finish', 2) end
   if self._err then
     if cb then spawn(cb, self._err) return false end
@@ -732,6 +733,7 @@ ClientRequest['end'] = ClientRequest.finish
 function ClientRequest:response(cb)
   wait.check_callback(cb, 'response')
   if cb then
+    cb = wait.traced(cb)
     spawn(function()
       local res, err = self:response()
       cb(err, res)

@@ -26,15 +26,52 @@ function M.check_callback(cb, who)
   end
 end
 
+local ADVICE = {
+  require = 'wait in a function the module returns, called after require, ' ..
+    'or pass a callback',
+  exit = 'do the work synchronously (the *Sync calls), or before exit',
+}
+local DEFAULT_ADVICE = 'pass a callback instead, or run the waiting code ' ..
+  'in a task of its own: coro.spawn(fn)'
+
+-- The message for a waiting call `what` made where its coroutine cannot be
+-- suspended: where that is and what to do instead.
+-- (advice: what to do instead, if the call has a better way than the
+-- default's.)
+function M.cannot_wait_message(what, advice)
+  if binding.exit_emitted() then
+    return what .. ": cannot wait here, in an 'exit' listener (the event " ..
+      'loop has stopped: nothing would wake it); ' .. ADVICE.exit
+  end
+  local where, kind = binding.unyieldable()
+  return what .. ': cannot wait here, ' .. where .. '; ' ..
+    (ADVICE[kind] or advice or DEFAULT_ADVICE)
+end
+
+-- Raises that message (level: where the error points, as for error()).
+function M.cannot_wait(what, level, advice)
+  error(M.cannot_wait_message(what, advice), (level or 2) + 1)
+end
+
 -- The running coroutine, or a clear error naming `what` where the caller
 -- cannot wait (level: where the error points, as for error()).
 function M.current(what, level)
-  if not co_isyieldable() then
-    error(what .. ': cannot wait here (not inside a coroutine, or inside a ' ..
-      'C function such as a metamethod or a table.sort comparator); pass a ' ..
-      'callback instead', (level or 2) + 1)
+  if not co_isyieldable() or binding.exit_emitted() then
+    M.cannot_wait(what, (level or 2) + 1)
   end
   return co_running()
+end
+
+-- --trace-errors: cb itself, or a stand-in that checks, before cb gets an
+-- error, whether cb ever reads its first parameter (says so on stderr if
+-- not). Without the flag, cb unchanged.
+local trace_errback = binding.trace_errors() and binding.trace_errback
+function M.traced(cb)
+  if not trace_errback or cb == nil then return cb end
+  return function(err, ...)
+    if err ~= nil and err ~= false then trace_errback(cb, err) end
+    return cb(err, ...)
+  end
 end
 
 local Waiter = {}
@@ -83,6 +120,7 @@ end
 -- or nil, err.
 function M.run(who, cb, start)
   if cb then
+    cb = M.traced(cb)
     local sync = true
     start(function(...)
       if sync then
@@ -106,6 +144,7 @@ end
 -- The callback form of a coroutine-style method: runs method(self) on a
 -- coroutine of its own and hands its `value | nil, err` to cb(err, value).
 function M.in_background(self, method, cb)
+  cb = M.traced(cb)
   binding.spawn(function()
     local value, err = method(self)
     if err then cb(err) else cb(nil, value) end
