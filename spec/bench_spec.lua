@@ -55,7 +55,7 @@ describe('make bench --quick (smoke test)', function()
     local env = table.concat({
       'LUVHOST=' .. quote(helper.luvhost), 'OUT=' .. quote(dir),
       'DURATION=1', 'WARMUP=0', 'SETTLE=0.2', "IDLE_COUNTS='0 100 200'",
-      "ONLY='luvhost node nginx threaded'", "MC_ONLY='luvhost-w1 luvhost-w2 nginx-w2'",
+      "ONLY='luvhost luvhost-nowatch node nginx threaded'", "MC_ONLY='luvhost-w1 luvhost-w2 nginx-w2'",
       'MC_SCENARIOS=ka-c50', 'STARTUP_RUNS=3',
     }, ' ')
     result = helper.exec(env .. ' scripts/bench/run --quick')
@@ -89,7 +89,7 @@ describe('make bench --quick (smoke test)', function()
   end)
 
   it('counts threads and memory at each number of idle connections', function()
-    local servers = { 'luvhost', 'nginx', 'threaded' }
+    local servers = { 'luvhost', 'luvhost-nowatch', 'nginx', 'threaded' }
     if has_node then servers[#servers + 1] = 'node' end
     local threads = table_rows(report, 'threads')
     local memory = table_rows(report, 'RSS, MB')
@@ -102,15 +102,17 @@ describe('make bench --quick (smoke test)', function()
       end
       assert.are.equal(200, number(m[8]), name .. ': alive @200')
     end
-    -- The two models: one thread per connection, and one loop.
+    -- The two models: one thread per connection, and one loop (plus the
+    -- blocking watchdog's thread, which luvhost-nowatch turns off).
     assert.is_true(number(row_of(threads, 'threaded')[4]) >= 200)
-    assert.are.equal(1, number(row_of(threads, 'luvhost')[4]))
+    assert.are.equal(2, number(row_of(threads, 'luvhost')[4]))
+    assert.are.equal(1, number(row_of(threads, 'luvhost-nowatch')[4]))
   end)
 
   it('gives req/s, latency and CPU per request for each server and scenario', function()
     local rows = table_rows(report, 'server')
     local want = {}
-    for _, name in ipairs({ 'luvhost', 'nginx', 'threaded', has_node and 'node' or nil }) do
+    for _, name in ipairs({ 'luvhost', 'luvhost-nowatch', 'nginx', 'threaded', has_node and 'node' or nil }) do
       for _, scen in ipairs({ 'ka-c50', 'ka-c200', 'close-c50' }) do
         want[#want + 1] = { name, scen }
       end

@@ -10,6 +10,7 @@ if (!exists("mc_names")) mc_names = ""
 
 color(name) = \
   name eq "luvhost" ? "#1f6fb4" : name eq "luvhost-w1" ? "#6fa8dc" : \
+  name eq "luvhost-nowatch" ? "#9fc5e8" : \
   name eq "luvhost-w2" ? "#1f6fb4" : name eq "node" ? "#3c9a3c" : \
   name eq "nginx" ? "#f08c1e" : name eq "nginx-w1" ? "#f6b26b" : \
   name eq "nginx-w2" ? "#f08c1e" : name eq "nginx-lua" ? "#8e63b8" : \
