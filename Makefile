@@ -42,7 +42,7 @@ OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HOST_SRC) $(BINDINGS_SRC)) \
        $(patsubst %.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC)) \
        $(BUILD)/obj/gen/lua_modules.o
 
-.PHONY: all deps test run bench sanitize valgrind gc-stress install uninstall \
+.PHONY: all deps test-deps test run bench sanitize valgrind gc-stress install uninstall \
         clean format lint check-format image image-test
 
 all: $(BIN)
@@ -77,7 +77,12 @@ $(BUILD)/gen/lua_modules.c: $(LUA_SRC) $(BUILD)/embed-lua
 deps:
 	@scripts/install-deps
 
-test: deps
+# The specs run `make bench --quick` as a smoke test (spec/bench_spec.lua),
+# so they need the bench's packages too.
+test-deps:
+	@scripts/install-deps --bench
+
+test: test-deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run-specs ./$(BIN)
 
@@ -85,16 +90,19 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN) examples/hello.lua
 
-# wrk against examples/hello.lua, Node, nginx and nginx+Lua side by side
-# (a benchmark, not a test: scripts/bench; ROUNDS, DURATION, ONLY, SCENARIOS).
+# The benchmark report: luvhost beside Node, nginx, nginx+Lua and a
+# thread-per-connection server, idle connections, throughput, CPU per
+# request, two cores and startup; build/bench/report.md and PNG charts.
+# A benchmark, not a test (scripts/bench/run; ROUNDS, DURATION, ONLY,
+# SCENARIOS...). `make bench ARGS=--quick` is a one-minute check.
 bench:
 	@scripts/install-deps --bench
 	@$(MAKE) --no-print-directory all
-	@LUVHOST=./$(BIN) scripts/bench
+	@LUVHOST=./$(BIN) scripts/bench/run $(ARGS)
 
 # The same specs on an ASan+UBSan build (build/asan/luvhost). Slower
 # builds get a blocking watchdog in proportion (LUVHOST_WARN_BLOCKING).
-sanitize: deps
+sanitize: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/luvhost \
 	  SANITIZE=1 build/asan/luvhost
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -102,7 +110,7 @@ sanitize: deps
 	  scripts/run-specs build/asan/luvhost
 
 # The specs under valgrind's memcheck (slow).
-valgrind: deps
+valgrind: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/valgrind \
 	  BIN=build/valgrind/luvhost OPT="-O0 -g" build/valgrind/luvhost
 	@LUVHOST_VALGRIND=1 LUVHOST_WARN_BLOCKING=$${LUVHOST_WARN_BLOCKING:-10000} \

@@ -239,8 +239,11 @@ static void head_release(http_conn_t* c) {
     http_conn_close(c);
     return;
   }
-  memcpy(head, c->head, c->head_len);
-  memcpy(fields, c->fields, sizeof(*fields) * c->nfields);
+  /* Either may be NULL when empty, and memcpy's pointers must not be. */
+  if (c->head_len)
+    memcpy(head, c->head, c->head_len);
+  if (c->nfields)
+    memcpy(fields, c->fields, sizeof(*fields) * c->nfields);
   scratch.user = NULL;
   c->head_scratch = 0;
   c->head = head;

@@ -1,4 +1,4 @@
-// Node's http hello world, the reference of scripts/bench. It listens on
+// Node's http hello world, the reference of scripts/bench/run. It listens on
 // HOST:PORT from the environment (default 127.0.0.1:8080).
 'use strict';
 const http = require('http');
