@@ -8,15 +8,7 @@ local uv = require('uv')
 
 local run = helper.run
 
-local function read_all(stream)
-  local parts = {}
-  while true do
-    local chunk = stream:read()
-    if not chunk then break end
-    parts[#parts + 1] = chunk
-  end
-  return table.concat(parts)
-end
+local read_all = helper.read_all
 
 describe('child_process.spawn', function()
   it('pipes stdin, stdout and stderr', function()

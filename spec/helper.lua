@@ -178,4 +178,16 @@ end
 
 M.read_file = slurp
 
+-- Everything a stream (a socket, a child's pipe) gives until its end,
+-- read in the calling coroutine.
+function M.read_all(stream)
+  local parts = {}
+  while true do
+    local chunk = stream:read()
+    if not chunk then break end
+    parts[#parts + 1] = chunk
+  end
+  return table.concat(parts)
+end
+
 return M

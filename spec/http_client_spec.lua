@@ -1094,17 +1094,12 @@ describe_node('http client against a Node http server', function()
           print(res:body(), #a.freeSockets['127.0.0.1:' .. %d])
         ]]):format(base, tonumber(base:match(':(%d+)$')))
         local child = assert(cp.spawn(helper.luvhost, { '-e', script }))
-        local out = {}
-        while true do
-          local chunk = child.stdout:read()
-          if not chunk then break end
-          out[#out + 1] = chunk
-        end
+        local out = helper.read_all(child.stdout)
         -- Node keeps idle connections for 60 s: only an unref'd pooled
         -- socket lets the child end before that (the spec's deadline).
         local code = child:wait()
         assert.are.equal(0, code)
-        assert.are.equal('hello from node\t1\n', table.concat(out))
+        assert.are.equal('hello from node\t1\n', out)
       end)
     end, { timeout = 30000 })
   end)

@@ -35,16 +35,7 @@ local function python(code, ...)
   return execFile('python3', { '-c', code, ... }, { maxBuffer = 64 * 1024 * 1024 })
 end
 
--- Everything a socket (or stream) gives until its end.
-local function read_all(sock)
-  local parts = {}
-  while true do
-    local chunk = sock:read()
-    if not chunk then break end
-    parts[#parts + 1] = chunk
-  end
-  return table.concat(parts)
-end
+local read_all = helper.read_all
 
 -- Sends bytes (a string, or a list of pieces written one by one) on a
 -- fresh connection, then reads until the server closes.

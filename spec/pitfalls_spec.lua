@@ -222,15 +222,7 @@ io.stdout:flush()
       local first = child.stdout:read()
       local port = tonumber(first and first:match('ready (%d+)'))
       assert(port, first)
-      local errs = coro.spawn(function()
-        local parts = {}
-        while true do
-          local chunk = child.stderr:read()
-          if not chunk then break end
-          parts[#parts + 1] = chunk
-        end
-        return table.concat(parts)
-      end)
+      local errs = coro.spawn(helper.read_all, child.stderr)
       -- Eight keep-alive clients, as fast as the server answers; one of
       -- them asks for /slow once, half-way.
       local stop = false

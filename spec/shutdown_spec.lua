@@ -54,13 +54,7 @@ local function start(script, options)
 end
 
 local function stderr_of(child)
-  local parts = {}
-  while true do
-    local chunk = child.stderr:read()
-    if not chunk then break end
-    parts[#parts + 1] = chunk
-  end
-  return table.concat(parts)
+  return helper.read_all(child.stderr)
 end
 
 -- One request on a connection: the whole response (Content-Length).

@@ -102,6 +102,15 @@ function bars(file, S, ns, C, nc, prefix,   i, j, line) {
   close(data "/" file)
 }
 
+# A throughput table, its chart data (tag.dat) and its line in `names`.
+function throughput_section(tag, L, nl, SC, nsc, prefix,   i, line) {
+  throughput(L, nl, SC, nsc, prefix)
+  line = tag
+  for (i = 1; i <= nl; i++) line = line " " L[i]
+  print line > names
+  bars(tag ".dat", L, nl, SC, nsc, prefix)
+}
+
 END {
   ns = split(servers, S, " ")
   nsc = split(scenarios, C, " ")
@@ -187,11 +196,7 @@ END {
     print ""
     print "![Requests per second](rps.png)"
     print ""
-    throughput(S, ns, W, nw, "")
-    names_line = "sc"
-    for (i = 1; i <= ns; i++) names_line = names_line " " S[i]
-    print names_line > names
-    bars("sc.dat", S, ns, W, nw, "")
+    throughput_section("sc", S, ns, W, nw, "")
   }
 
   # ------------------------------------------------------------ multi-core
@@ -207,11 +212,7 @@ END {
     print ""
     print "![Multi-core: server CPU time per request and requests per second](multicore.png)"
     print ""
-    throughput(M, nmc, MC, nmcs, "mc-")
-    names_line = "mc"
-    for (i = 1; i <= nmc; i++) names_line = names_line " " M[i]
-    print names_line > names
-    bars("mc.dat", M, nmc, MC, nmcs, "mc-")
+    throughput_section("mc", M, nmc, MC, nmcs, "mc-")
   }
   close(names)
 
