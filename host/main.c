@@ -50,11 +50,38 @@ typedef struct {
 
 static const char* progname = PROGNAME;
 
+/* luvhost's options that take a value, and what the value must be. */
+static const struct {
+  const char* name;
+  const char* want;
+} value_options[] = {
+    {"--workers", "a number of processes from 0 to 1024, or auto"},
+    {"--shutdown-timeout", "seconds, 0 or more"},
+    {"--warn-blocking", "milliseconds from 0 to 86400000"},
+    {"--max-blocking", "milliseconds from 0 to 86400000"},
+};
+
+/* The entry of value_options that arg names (--name or --name=...). */
+static int value_option_of(const char* arg) {
+  size_t i, n;
+  for (i = 0; i < sizeof value_options / sizeof value_options[0]; i++) {
+    n = strlen(value_options[i].name);
+    if (strncmp(arg, value_options[i].name, n) == 0 &&
+        (arg[n] == '\0' || arg[n] == '='))
+      return (int)i;
+  }
+  return -1;
+}
+
 static void print_usage(const char* badoption) {
   FILE* out = badoption ? stderr : stdout;
+  int v;
   if (badoption != NULL) {
     if (badoption[0] == '-' && (badoption[1] == 'e' || badoption[1] == 'l'))
       fprintf(out, "%s: '%s' needs argument\n", progname, badoption);
+    else if ((v = value_option_of(badoption)) >= 0)
+      fprintf(out, "%s: '%s' needs a value: %s\n", progname, badoption,
+              value_options[v].want);
     else
       fprintf(out, "%s: unrecognized option '%s'\n", progname, badoption);
   }

@@ -177,6 +177,26 @@ describe('exit status and error output', function()
     assert.are.equal(1, luvhost('--no-such-option').code)
   end)
 
+  it("says what an option's missing or bad value must be", function()
+    local cases = {
+      { '--workers', 'a number of processes' },
+      { '--workers=many', 'a number of processes' },
+      { '--workers -1', 'a number of processes' },
+      { '--shutdown-timeout=soon', 'seconds' },
+      { '--warn-blocking', 'milliseconds' },
+      { '--warn-blocking -5', 'milliseconds' },
+      { '--max-blocking=1.5', 'milliseconds' },
+    }
+    for _, case in ipairs(cases) do
+      local r = luvhost(case[1] .. " -e 'print(1)'")
+      assert.are.equal(1, r.code, case[1])
+      assert.are.equal('', r.stdout, case[1])
+      local name = case[1]:match('^[^ ]+')
+      assert.matches("'" .. name:gsub('%p', '%%%0') .. "' needs a value: " .. case[2],
+        r.stderr, 1, false, case[1])
+    end
+  end)
+
   it('exits with os.exit codes, true and false', function()
     same_as_lua('-e "os.exit(3)"')
     same_as_lua('-e "os.exit(true)"')

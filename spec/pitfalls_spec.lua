@@ -160,7 +160,7 @@ setTimeout(function() print('still serving') end, 600)
       assert.are.equal('', r.stderr)
       r = luvhost('--warn-blocking=x', path)
       assert.are.equal(1, r.code)
-      assert.matches("unrecognized option '%-%-warn%-blocking=x'", r.stderr)
+      assert.matches("'%-%-warn%-blocking=x' needs a value: milliseconds", r.stderr)
     end)
 
   it('takes waiting for idle, and start-up for start-up', function()
