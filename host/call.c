@@ -155,15 +155,15 @@ static int run(lh_runtime_t* rt, lua_State* co, int nargs, lua_State* from,
   int nres = 0;
   int status;
   lua_State* prev_cb = rt->cb_co;
-  lua_State* prev_running = rt->running;
+  lua_State* prev_running = lh_running(rt);
   rt->begin_ref = LUA_NOREF;
   /* A call the loop makes (not one nested in Lua code): the loop works. */
   if (prev_running == NULL && rt->loop_depth > 0)
     lh_watch_enter(rt);
   rt->cb_co = co;
-  rt->running = co;
+  lh_set_running(rt, co);
   status = lua_resume(co, from, nargs, &nres);
-  rt->running = prev_running;
+  lh_set_running(rt, prev_running);
   rt->cb_co = prev_cb;
   if (status == LUA_OK) {
     lua_settop(co, 0);
@@ -244,9 +244,9 @@ int lh_run_main(lh_runtime_t* rt, int nargs) {
   int nres = 0;
   int status;
   rt->cb_co = co;
-  rt->running = co;
+  lh_set_running(rt, co);
   status = lua_resume(co, rt->from, nargs, &nres);
-  rt->running = NULL;
+  lh_set_running(rt, NULL);
   rt->cb_co = prev_cb;
   if (status == LUA_OK || status == LUA_YIELD)
     lua_pop(co, nres);
@@ -286,7 +286,7 @@ int lh_cb_call_ref(lh_runtime_t* rt, int ref) {
 int lh_resume(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   lua_State* co = lua_tothread(L, 1);
-  lua_State* prev_running = rt->running;
+  lua_State* prev_running = lh_running(rt);
   int n = lua_gettop(L) - 1;
   int nres = 0;
   int status;
@@ -303,9 +303,9 @@ int lh_resume(lua_State* L) {
     return 1;
   }
   lua_xmove(L, co, n);
-  rt->running = co;
+  lh_set_running(rt, co);
   status = lua_resume(co, L, n, &nres);
-  rt->running = prev_running;
+  lh_set_running(rt, prev_running);
   if (status == LUA_OK || status == LUA_YIELD) {
     lua_pop(co, nres);
     lua_pushboolean(L, 1);

@@ -94,13 +94,13 @@ int lh_push_unyieldable(lua_State* L, int level) {
 static int resume_told(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
   lua_State* co = lua_tothread(L, 1);
-  lua_State* prev = rt->running;
+  lua_State* prev = lh_running(rt);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   if (co != NULL)
-    rt->running = co;
+    lh_set_running(rt, co);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET); /* raises for bad args only */
-  rt->running = prev;
+  lh_set_running(rt, prev);
   return lua_gettop(L);
 }
 
@@ -109,13 +109,13 @@ static int resume_told(lua_State* L) {
  * things back first. */
 static int wrapped_told(lua_State* L) {
   lh_runtime_t* rt = lh_runtime(L);
-  lua_State* prev = rt->running;
+  lua_State* prev = lh_running(rt);
   int status;
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  rt->running = lua_tothread(L, lua_upvalueindex(2));
+  lh_set_running(rt, lua_tothread(L, lua_upvalueindex(2)));
   status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-  rt->running = prev;
+  lh_set_running(rt, prev);
   if (status != LUA_OK)
     return lua_error(L);
   return lua_gettop(L);

@@ -62,12 +62,12 @@ int lh_runtime_run_loop(lh_runtime_t* rt, lua_State* from, uv_run_mode mode) {
   rt->run_mode = (int)mode;
   /* Callbacks of this loop are outermost calls even when uv.run was called
    * from a coroutine: they drain nextTick when they return. */
-  prev_running = rt->running;
-  rt->running = NULL;
+  prev_running = lh_running(rt);
+  lh_set_running(rt, NULL);
   lh_watch_loop(rt, 1);
   r = uv_run(rt->loop, mode);
   lh_watch_loop(rt, 0);
-  rt->running = prev_running;
+  lh_set_running(rt, prev_running);
   rt->run_mode = -1;
   rt->loop_depth--;
   rt->from = prev;

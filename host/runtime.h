@@ -4,6 +4,7 @@
 #define LH_RUNTIME_H
 
 #include <lua.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@ typedef struct lh_watch_s {
   _Atomic uint64_t busy_since; /* ns: when the loop woke to run Lua; 0
                                   while it waits or is not running */
   _Atomic(const char*) c_call; /* a blocking C call running now, or NULL */
+  _Atomic int arming;          /* the watchdog thread is setting a hook */
   int awake;                   /* Lua ran since the loop last waited */
   int in_loop;                 /* uv_run is on the stack */
   int measuring;               /* loopStats was called: time every turn */
@@ -45,7 +47,9 @@ typedef struct lh_runtime_s {
   lua_State* L;     /* main thread: registry work only */
   lua_State* from;  /* thread that runs uv_run now (lua_resume's 'from') */
   lua_State* cb_co; /* coroutine the gateway resumed most recently */
-  lua_State* volatile running; /* coroutine running Lua now, for signals */
+  /* The coroutine running Lua now, for signals and the watchdog thread:
+   * read it with lh_running, change it with lh_set_running. */
+  _Atomic(lua_State*) running;
   lua_State* main_co; /* runs the command line's chunks and the script */
   int main_co_ref;
   int loop_depth;  /* > 0 while uv_run is on the C stack */
@@ -103,6 +107,21 @@ int lh_watchdog_start(lh_runtime_t* rt);
 void lh_watchdog_stop(void);
 int lh_watch_stats(lua_State* L);
 int lh_watch_limits(lua_State* L);
+
+static inline lua_State* lh_running(lh_runtime_t* rt) {
+  return atomic_load_explicit(&rt->running, memory_order_relaxed);
+}
+
+/* The watchdog thread sets its hook on the running coroutine. A coroutine
+ * that stops running may be collected soon after, so the switch waits
+ * while the thread is setting a hook (it checks `running` after raising
+ * `arming`, the switch checks `arming` after changing `running`: one of
+ * them sees the other). The wait is rare and lasts a lua_sethook. */
+static inline void lh_set_running(lh_runtime_t* rt, lua_State* co) {
+  atomic_store(&rt->running, co);
+  while (atomic_load(&rt->watch.arming))
+    sched_yield();
+}
 
 static inline void lh_watch_enter(lh_runtime_t* rt) {
   if (!rt->watch.awake)

@@ -53,7 +53,7 @@ static void prompt_sigint(lh_runtime_t* rt, lua_State* running) {
 
 static void on_signal(int sig) {
   lh_runtime_t* rt = signal_rt;
-  lua_State* running = rt ? rt->running : NULL;
+  lua_State* running = rt ? lh_running(rt) : NULL;
   if (sig == SIGUSR2) {
     if (usr2_ready)
       uv_async_send(&usr2_wake);

@@ -329,6 +329,7 @@ void lh_watch_init(lh_runtime_t* rt) {
   stats_reset(&rt->watch, uv_hrtime());
   atomic_init(&rt->watch.busy_since, 0);
   atomic_init(&rt->watch.c_call, NULL);
+  atomic_init(&rt->watch.arming, 0);
   if (uv_prepare_init(rt->loop, &wd.prepare) == 0) {
     wd.prepare.data = NULL;
     uv_prepare_start(&wd.prepare, on_prepare);
@@ -406,19 +407,26 @@ static void watch_hook(lua_State* L, lua_Debug* ar) {
 /* The thread --------------------------------------------------------- */
 
 static void arm(lh_runtime_t* rt, uint64_t since, int want) {
-  lua_State* L = rt->running;
+  lua_State* L;
   lua_Hook current;
-  if (L == NULL)
-    return; /* between callbacks: the next look tries again */
+  /* While `arming` is up, the coroutine read here stays alive: the loop
+   * thread waits for it to come down before it runs anything else (see
+   * lh_set_running). */
+  atomic_store(&rt->watch.arming, 1);
+  L = atomic_load(&rt->running);
+  if (L == NULL || atomic_load(&rt->watch.busy_since) != since)
+    goto done; /* between callbacks, or over: the next look tries again */
   current = lua_gethook(L);
   if (current != NULL && current != watch_hook)
-    return; /* a debugger's hook, or Ctrl-C's: leave it */
+    goto done; /* a debugger's hook, or Ctrl-C's: leave it */
   if (atomic_exchange(&wd.armed_since, since) != since)
     atomic_store(&wd.want, 0); /* asked for a stall that is over */
   else if (atomic_load(&wd.want) != 0)
     atomic_store(&wd.in_c_since, since); /* not done since the last look */
   atomic_fetch_or(&wd.want, want);
   lua_sethook(L, watch_hook, LUA_MASKCOUNT | LUA_MASKRET, 1);
+done:
+  atomic_store(&rt->watch.arming, 0);
 }
 
 static void look(lh_runtime_t* rt, uint64_t now, uint64_t* note_armed) {

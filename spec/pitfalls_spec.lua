@@ -175,6 +175,40 @@ setTimeout(function() print('done') end, 500)
     assert.are.equal('', r.stderr)
   end)
 
+  it('sets its hook safely on coroutines that end and are collected', function()
+    -- A stress of the hand-over between the watchdog thread and the loop:
+    -- short-lived coroutines, collected at once, inside stalls the
+    -- watchdog looks at every quarter of a millisecond. A hook set on a
+    -- collected coroutine would crash, or fail under make sanitize.
+    local path = script('churn.lua', [[
+local uv = require('uv')
+local function burn(ms)
+  local stop = uv.hrtime() + ms * 1e6
+  while uv.hrtime() < stop do end
+end
+local rounds = 0
+local function round()
+  for _ = 1, 20 do
+    coroutine.wrap(function() burn(2) end)()
+    collectgarbage()
+  end
+  rounds = rounds + 1
+  if rounds < 20 then setImmediate(round) else print('done', rounds) end
+end
+setImmediate(round)
+]])
+    local r = luvhost('--warn-blocking=1', path)
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal('done\t20\n', r.stdout)
+    local list = reports(r.stderr)
+    assert.is_true(#list >= 10, r.stderr)
+    local named = 0
+    for _, report in ipairs(list) do
+      if has(report.text, 'churn.lua:') then named = named + 1 end
+    end
+    assert.is_true(named >= #list / 2, r.stderr)
+  end)
+
   it('takes new limits from process.blockingLimits', function()
     local path = script('limits.lua', [[
 local uv = require('uv')
