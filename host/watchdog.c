@@ -49,11 +49,13 @@ static struct {
    * function the hook then sees return is the one to name). */
   _Atomic uint64_t in_c_since;
   /* Set by the hook (or, for the note, whichever prints it). */
-  _Atomic uint64_t captured_since; /* the stall trace and name are of */
-  _Atomic uint64_t noted_since;    /* the stall that got its note */
-  _Atomic uint64_t raised_since;   /* the stall that got an error */
-  _Atomic int raises;              /* errors raised in that stall */
-  char* trace;                     /* traceback where the hook ran */
+  _Atomic uint64_t captured_since;   /* the stall trace and name are of */
+  _Atomic uint64_t named_since;      /* ... when the capture named a call */
+  _Atomic uint64_t recaptured_since; /* the stall captured once more */
+  _Atomic uint64_t noted_since;      /* the stall that got its note */
+  _Atomic uint64_t raised_since;     /* the stall that got an error */
+  _Atomic int raises;                /* errors raised in that stall */
+  char* trace;                       /* traceback where the hook ran */
   char* name; /* the blocking call (fs.readFileSync), or NULL */
 } wd;
 
@@ -357,6 +359,8 @@ static void capture(lua_State* L, uint64_t since, int in_c) {
   free(wd.name);
   wd.trace = trace;
   wd.name = name;
+  if (name != NULL)
+    atomic_store(&wd.named_since, since);
   atomic_store(&wd.captured_since, since);
   uv_mutex_unlock(&wd.lock);
 }
@@ -438,8 +442,18 @@ static void look(lh_runtime_t* rt, uint64_t now, uint64_t* note_armed) {
     return;
   elapsed = now - since;
   if (w->warn_ns && elapsed >= w->warn_ns) {
-    if (atomic_load(&wd.captured_since) != since)
+    if (atomic_load(&wd.captured_since) != since) {
       want |= WANT_CAPTURE;
+    } else if (atomic_load(&wd.named_since) != since &&
+               atomic_load(&w->c_call) != NULL &&
+               (atomic_load(&wd.recaptured_since) != since ||
+                atomic_load(&wd.want) != 0)) {
+      /* Taken in Lua code before a blocking call began (slow code, or a
+       * slow machine): once more, to name the call (asking again while
+       * the hook waits tells it that a C call blocks). */
+      atomic_store(&wd.recaptured_since, since);
+      want |= WANT_CAPTURE;
+    }
     expected = atomic_load(&wd.noted_since);
     if (elapsed >= wd.note_ns && expected != since) {
       if (*note_armed == since) {

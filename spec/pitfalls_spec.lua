@@ -107,6 +107,33 @@ end, 20)
     assert.is_true(has(list[2].text, 'sync.lua:10:'), r.stderr)
   end)
 
+  it('names the blocking call that follows slow Lua code in the same stall', function()
+    local fifo = dir .. '/fifo-late'
+    assert(os.execute('mkfifo ' .. helper.quote(fifo)))
+    local path = script('late.lua', [[
+local fs = require('fs')
+local uv = require('uv')
+local fifo = ...
+setTimeout(function()
+  os.execute("(sleep 0.8; echo hi > '" .. fifo .. "') &")
+  local stop = uv.hrtime() + 300e6
+  while uv.hrtime() < stop do end
+  local fd = assert(fs.openSync(fifo, 'r'))
+  fs.closeSync(fd)
+end, 10)
+]])
+    local r = helper.luvhost_exec('--warn-blocking=200 ' ..
+      helper.quote(path) .. ' ' .. helper.quote(fifo))
+    assert.are.equal(0, r.code)
+    local list = {}
+    for _, report in ipairs(reports(r.stderr)) do
+      if not report.text:find('^ so far') then list[#list + 1] = report end
+    end
+    assert.are.equal(1, #list, r.stderr)
+    assert.matches('^ in fs%.openSync\nstack traceback:\n', list[1].text)
+    assert.is_true(has(list[1].text, 'late.lua:8:'), r.stderr)
+  end)
+
   it('notes a stall that does not end, while it lasts', function()
     local path = script('endless.lua', [[
 local uv = require('uv')
