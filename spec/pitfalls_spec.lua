@@ -49,6 +49,19 @@ local function reports(stderr)
   return list
 end
 
+-- The stall reports of a run of `script` with a FIFO as its argument,
+-- less the early notes a slow machine may add on a long stall.
+local function final_reports(path, fifo)
+  local r = helper.luvhost_exec('--warn-blocking=200 ' ..
+    helper.quote(path) .. ' ' .. helper.quote(fifo))
+  assert.are.equal(0, r.code, r.stderr)
+  local list = {}
+  for _, report in ipairs(reports(r.stderr)) do
+    if not report.text:find('^ so far') then list[#list + 1] = report end
+  end
+  return list, r.stderr
+end
+
 local function has(s, plain)
   return s:find(plain, 1, true) ~= nil
 end
@@ -92,19 +105,13 @@ setTimeout(function()
   os.execute('sleep 0.4')
 end, 20)
 ]])
-    local r = helper.luvhost_exec('--warn-blocking=200 ' ..
-      helper.quote(path) .. ' ' .. helper.quote(fifo))
-    assert.are.equal(0, r.code)
-    local list = {} -- (a slow machine may add a note on a long stall)
-    for _, report in ipairs(reports(r.stderr)) do
-      if not report.text:find('^ so far') then list[#list + 1] = report end
-    end
-    assert.are.equal(2, #list, r.stderr)
-    assert.is_true(list[1].ms >= 500, r.stderr)
+    local list, stderr = final_reports(path, fifo)
+    assert.are.equal(2, #list, stderr)
+    assert.is_true(list[1].ms >= 500, stderr)
     assert.matches('^ in fs%.openSync\nstack traceback:\n', list[1].text)
-    assert.is_true(has(list[1].text, 'sync.lua:6:'), r.stderr)
+    assert.is_true(has(list[1].text, 'sync.lua:6:'), stderr)
     assert.matches('^ in os%.execute\nstack traceback:\n', list[2].text)
-    assert.is_true(has(list[2].text, 'sync.lua:10:'), r.stderr)
+    assert.is_true(has(list[2].text, 'sync.lua:10:'), stderr)
   end)
 
   it('names the blocking call that follows slow Lua code in the same stall', function()
@@ -122,16 +129,10 @@ setTimeout(function()
   fs.closeSync(fd)
 end, 10)
 ]])
-    local r = helper.luvhost_exec('--warn-blocking=200 ' ..
-      helper.quote(path) .. ' ' .. helper.quote(fifo))
-    assert.are.equal(0, r.code)
-    local list = {}
-    for _, report in ipairs(reports(r.stderr)) do
-      if not report.text:find('^ so far') then list[#list + 1] = report end
-    end
-    assert.are.equal(1, #list, r.stderr)
+    local list, stderr = final_reports(path, fifo)
+    assert.are.equal(1, #list, stderr)
     assert.matches('^ in fs%.openSync\nstack traceback:\n', list[1].text)
-    assert.is_true(has(list[1].text, 'late.lua:8:'), r.stderr)
+    assert.is_true(has(list[1].text, 'late.lua:8:'), stderr)
   end)
 
   it('notes a stall that does not end, while it lasts', function()
