@@ -224,6 +224,17 @@ local function run_entry(fn)
   end)
 end
 
+-- Runs a compiled entry and logs its source (.save), or reports why it
+-- did not compile.
+local function run_compiled(source, fn, err)
+  if not fn then
+    err_out(err, '\n')
+    return ready()
+  end
+  log[#log + 1] = source
+  return run_entry(fn)
+end
+
 -- Ctrl-C while an entry waits: it is resumed with an error raised where it
 -- waits ("interrupted!"), so its handlers and to-be-closed variables run.
 -- One that catches that twice and waits again is abandoned.
@@ -351,12 +362,7 @@ local function run_editor(last)
   if fn == 'incomplete' then
     fn, err = load(source, '=editor', 't', env)
   end
-  if not fn then
-    err_out(err, '\n')
-    return ready()
-  end
-  log[#log + 1] = source
-  return run_entry(fn)
+  return run_compiled(source, fn, err)
 end
 
 -- A complete line from either front end.
@@ -388,12 +394,7 @@ local function submit(line)
     return ready()
   end
   pending = nil
-  if not fn then
-    err_out(err, '\n')
-    return ready()
-  end
-  log[#log + 1] = source
-  return run_entry(fn)
+  return run_compiled(source, fn, err)
 end
 
 local function prompt_text()
